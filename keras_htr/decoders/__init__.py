@@ -1,0 +1,1 @@
+"""CTC decoders: greedy and beam search, returning text and confidence."""

@@ -1,0 +1,1 @@
+"""Keras layers: MDLSTM2D, Collapse."""
