@@ -1,0 +1,397 @@
+"""Line image preprocessing: file -> 8-bit gray (host), gray -> normalised line tensor (TF ops).
+
+Two halves, so that the same code runs everywhere:
+
+- `load_image` runs on the host with Pillow: it decodes any file format and mode, applies the
+  EXIF orientation and refuses decompression bombs before decoding them.
+- `preprocess_line` is pure TensorFlow ops (no `py_function`), so training, evaluation,
+  `transcribe` and the exported SavedModel all preprocess a line identically:
+
+  1. invert to ink = 1, background = 0;
+  2. contrast normalisation: the median (paper) maps to 0 and a high quantile (ink) to 1;
+  3. crop of the empty margins around the ink;
+  4. slant correction (Vinciarelli & Luettin 2001): try a handful of horizontal shears and keep
+     the one whose columns hold the most long, unbroken vertical strokes;
+  5. height normalisation to `height` pixels, keeping the aspect ratio, with a small margin;
+  6. optional binarisation with Otsu's threshold.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import warnings
+from typing import Union
+
+import numpy as np
+from PIL import Image, ImageOps
+
+#: Largest image `load_image` decodes: a 300 dpi A3 scan is ~17 Mpx; this leaves room for 600 dpi.
+DEFAULT_MAX_PIXELS = 80_000_000
+
+
+class ImageError(ValueError):
+    """An image that cannot be used, with the file it came from in the message."""
+
+
+def _mode_to_gray(image: Image.Image) -> np.ndarray:
+    """Any Pillow mode -> uint8 (H, W); transparency is composited on white paper."""
+    mode = image.mode
+    if mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+        mode = image.mode
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(paper, rgba).convert("L"))
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        array = np.asarray(image)
+        if array.dtype.kind == "f" or mode == "I":
+            array = array.astype(np.float64)
+            hi = 1.0 if array.dtype.kind == "f" and array.max(initial=0) <= 1.0 else None
+            if hi is None:
+                hi = 255.0 if array.max(initial=0) <= 255 else 65535.0
+            return np.clip(array / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return (array.astype(np.uint32) * 255 // 65535).astype(np.uint8)
+    if mode == "CMYK":
+        image = image.convert("RGB")
+    return np.asarray(image.convert("L"))
+
+
+def load_image(
+    path_or_bytes: Union[str, os.PathLike, bytes, np.ndarray],
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> np.ndarray:
+    """Decode an image file to a uint8 gray array (H, W), upright, transparency on white.
+
+    Args:
+        path_or_bytes: a file path, the encoded bytes of an image, or an array (returned as gray).
+        max_pixels: images with more pixels are refused from their header, before decoding
+            (decompression bombs).
+
+    Returns:
+        `np.ndarray` uint8 of shape (H, W).
+
+    Raises:
+        ImageError: unreadable, empty, truncated or oversized images; the message names the file.
+    """
+    if isinstance(path_or_bytes, np.ndarray):
+        return _array_to_gray(path_or_bytes)
+    name = "<bytes>" if isinstance(path_or_bytes, (bytes, bytearray)) else os.fspath(path_or_bytes)
+    source = io.BytesIO(path_or_bytes) if name == "<bytes>" else name
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(source) as image:
+                width, height = image.size
+                if width * height > max_pixels:
+                    raise ImageError(
+                        f"{name}: image of {width}x{height} pixels exceeds the limit of "
+                        f"{max_pixels} pixels (decompression bomb?); not decoded"
+                    )
+                if width == 0 or height == 0:
+                    raise ImageError(f"{name}: empty image ({width}x{height})")
+                image.load()
+                image = ImageOps.exif_transpose(image)
+                gray = _mode_to_gray(image)
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageError(f"{name}: refused, decompression bomb ({e})") from None
+    except FileNotFoundError:
+        raise ImageError(f"{name}: file not found") from None
+    except (OSError, ValueError, SyntaxError, Image.UnidentifiedImageError) as e:
+        raise ImageError(f"{name}: cannot decode image ({e})") from None
+    if gray.size == 0:
+        raise ImageError(f"{name}: empty image")
+    return np.ascontiguousarray(gray)
+
+
+def probe_image(path: Union[str, os.PathLike], max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple:
+    """(width, height) from the header only: a cheap check for lazily read datasets.
+
+    Raises:
+        ImageError: the file is missing, not an image, empty, or larger than `max_pixels`.
+    """
+    name = os.fspath(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(name) as image:
+                width, height = image.size
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageError(f"{name}: refused, decompression bomb ({e})") from None
+    except FileNotFoundError:
+        raise ImageError(f"{name}: file not found") from None
+    except (OSError, ValueError, SyntaxError) as e:
+        raise ImageError(f"{name}: cannot decode image ({e})") from None
+    if width * height > max_pixels:
+        raise ImageError(
+            f"{name}: image of {width}x{height} pixels exceeds the limit of {max_pixels} "
+            f"pixels (decompression bomb?); not decoded"
+        )
+    if width == 0 or height == 0:
+        raise ImageError(f"{name}: empty image ({width}x{height})")
+    return width, height
+
+
+def _array_to_gray(array: np.ndarray) -> np.ndarray:
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim == 3 and array.shape[-1] in (3, 4):
+        return _mode_to_gray(Image.fromarray(array.astype(np.uint8)))
+    if array.ndim != 2 or array.size == 0:
+        raise ImageError(f"<array>: expected a non-empty (H, W) image, got shape {array.shape}")
+    if array.dtype != np.uint8:
+        array = np.clip(array, 0, 255).astype(np.uint8)
+    return array
+
+
+@dataclasses.dataclass
+class PreprocessConfig:
+    """How a line image becomes a model input; stored in the model so inference matches training.
+
+    Args:
+        height: output height in pixels (the model's fixed input height). Defaults to 32.
+        normalize_contrast: stretch paper to 0 and ink to 1. Defaults to True.
+        crop_margins: remove empty rows/columns around the ink. Defaults to True.
+        deslant: slant correction by the vertical-projection criterion. Defaults to True.
+        max_slant: largest slant tried, as shear = tan(angle) (1.0 is 45 degrees). Defaults to 1.0.
+        slant_steps: number of shears tried in [-max_slant, max_slant]. Defaults to 13.
+        binarize: Otsu binarisation after resizing. Defaults to False.
+        margin: blank border around the ink after resizing, as a fraction of `height`.
+            Defaults to 0.0625 (2 pixels at height 32).
+        ink_threshold: an ink value above this counts as ink when cropping and deslanting.
+            Defaults to 0.3.
+    """
+
+    height: int = 32
+    normalize_contrast: bool = True
+    crop_margins: bool = True
+    deslant: bool = True
+    max_slant: float = 1.0
+    slant_steps: int = 13
+    binarize: bool = False
+    margin: float = 0.0625
+    ink_threshold: float = 0.3
+
+    def __post_init__(self):
+        if not isinstance(self.height, int) or self.height < 8:
+            raise ValueError(
+                f"Received an invalid value for argument `height`, expected an int >= 8, "
+                f"got {self.height!r}"
+            )
+        if not 0.0 <= self.max_slant <= 2.0:
+            raise ValueError(
+                f"Received an invalid value for argument `max_slant`, expected a shear in "
+                f"[0, 2], got {self.max_slant!r}"
+            )
+        if not isinstance(self.slant_steps, int) or self.slant_steps < 1:
+            raise ValueError(
+                f"Received an invalid value for argument `slant_steps`, expected an int >= 1, "
+                f"got {self.slant_steps!r}"
+            )
+        if not 0.0 <= self.margin < 0.5:
+            raise ValueError(
+                f"Received an invalid value for argument `margin`, expected a fraction in "
+                f"[0, 0.5), got {self.margin!r}"
+            )
+        if not 0.0 < self.ink_threshold < 1.0:
+            raise ValueError(
+                f"Received an invalid value for argument `ink_threshold`, expected a value in "
+                f"(0, 1), got {self.ink_threshold!r}"
+            )
+
+    @property
+    def margin_pixels(self) -> int:
+        return int(round(self.margin * self.height))
+
+    def get_config(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_config(cls, config: dict) -> "PreprocessConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(config) - names
+        if unknown:
+            raise ValueError(f"Unknown PreprocessConfig keys {sorted(unknown)}; known: {sorted(names)}")
+        return cls(**config)
+
+
+# ---------------------------------------------------------------------------------------------
+# TF ops. Imported lazily so `load_image` and the config work without TensorFlow.
+
+
+def _tf():
+    import tensorflow as tf
+
+    return tf
+
+
+def _quantile(tf, values, q):
+    """q-quantile of a float tensor (sorted sample of at most ~65k values, so pages stay cheap)."""
+    flat = tf.reshape(values, [-1])
+    n = tf.size(flat)
+    stride = tf.maximum(1, n // 65536)
+    flat = tf.sort(flat[::stride])
+    m = tf.size(flat)
+    index = tf.cast(tf.round(q * tf.cast(m - 1, tf.float32)), tf.int32)
+    return tf.reshape(tf.gather(flat, index), [])
+
+
+def _ink_bounds(tf, mask):
+    """[first, last + 1) of the True entries of a 1-D bool tensor, or [0, len) if none."""
+    n = tf.shape(mask)[0]
+    idx = tf.cast(tf.where(mask)[:, 0], tf.int32)
+    has = tf.size(idx) > 0
+    first = tf.cond(has, lambda: tf.reduce_min(idx), lambda: 0)
+    last = tf.cond(has, lambda: tf.reduce_max(idx) + 1, lambda: n)
+    return first, last
+
+
+def _crop_to_ink(tf, ink, threshold, rows=True):
+    mask = ink > threshold
+    c0, c1 = _ink_bounds(tf, tf.reduce_any(mask, axis=0))
+    if not rows:
+        return ink[:, c0:c1]
+    r0, r1 = _ink_bounds(tf, tf.reduce_any(mask, axis=1))
+    return ink[r0:r1, c0:c1]
+
+
+def _shear_transforms(tf, shears, height):
+    """Projective transforms (output -> input) for a horizontal shear about the middle row.
+
+    Output pixel (x, y) samples input (x - pad - s * (y - cy), y), where `pad` makes room for
+    the largest shear so no ink leaves the canvas.
+    """
+    shears = tf.cast(shears, tf.float32)
+    h = tf.cast(height, tf.float32)
+    cy = (h - 1.0) / 2.0
+    pad = tf.math.ceil(tf.reduce_max(tf.abs(shears)) * h / 2.0)
+    ones = tf.ones_like(shears)
+    zeros = tf.zeros_like(shears)
+    transforms = tf.stack(
+        [ones, -shears, shears * cy - pad, zeros, ones, zeros, zeros, zeros], axis=1
+    )
+    return transforms, tf.cast(pad, tf.int32)
+
+
+def _apply_shears(tf, ink, shears):
+    """The image sheared by each of `shears`: (len(shears), H, W + 2 * pad)."""
+    height, width = tf.shape(ink)[0], tf.shape(ink)[1]
+    transforms, pad = _shear_transforms(tf, shears, height)
+    images = tf.tile(ink[tf.newaxis, :, :, tf.newaxis], [tf.shape(shears)[0], 1, 1, 1])
+    out = tf.raw_ops.ImageProjectiveTransformV3(
+        images=images,
+        transforms=transforms,
+        output_shape=tf.stack([height, width + 2 * pad]),
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+    )
+    return out[..., 0]
+
+
+def _slant_scores(tf, sheared, threshold):
+    """Vertical-projection criterion: sum of squared ink heights over columns whose ink is
+    one unbroken run (ink count close to its vertical extent), i.e. long vertical strokes."""
+    mask = sheared > threshold  # (N, H, W)
+    counts = tf.reduce_sum(tf.cast(mask, tf.float32), axis=1)
+    height = tf.shape(mask)[1]
+    rows = tf.cast(tf.range(height), tf.float32)[tf.newaxis, :, tf.newaxis]
+    big = tf.cast(height, tf.float32)
+    top = tf.reduce_min(tf.where(mask, rows, big), axis=1)
+    bottom = tf.reduce_max(tf.where(mask, rows, -1.0), axis=1)
+    extent = tf.maximum(bottom - top + 1.0, 1.0)
+    unbroken = counts >= 0.9 * extent
+    return tf.reduce_sum(tf.where(unbroken, counts * counts, 0.0), axis=1)
+
+
+def _deslant(tf, ink, config: PreprocessConfig):
+    """Estimate the slant on a small copy (height ~ 2 * config.height), apply it at full size."""
+    if config.slant_steps == 1 or config.max_slant == 0.0:
+        return ink
+    shears = tf.linspace(-config.max_slant, config.max_slant, config.slant_steps)
+    height, width = tf.shape(ink)[0], tf.shape(ink)[1]
+    work_h = tf.minimum(height, 2 * config.height)
+    scale = tf.cast(work_h, tf.float32) / tf.cast(height, tf.float32)
+    work_w = tf.maximum(1, tf.cast(tf.round(tf.cast(width, tf.float32) * scale), tf.int32))
+    small = tf.image.resize(ink[..., tf.newaxis], tf.stack([work_h, work_w]), antialias=True)
+    scores = _slant_scores(tf, _apply_shears(tf, small[..., 0], shears), config.ink_threshold)
+    # Prefer no shear on ties (e.g. blank images): start from the middle candidate.
+    best = tf.argmax(scores - 1e-6 * tf.abs(shears), output_type=tf.int32)
+    shear = shears[best]
+    out = _apply_shears(tf, ink, shear[tf.newaxis])[0]
+    return _crop_to_ink(tf, out, config.ink_threshold, rows=False)
+
+
+def _otsu_threshold(tf, ink):
+    hist = tf.cast(tf.histogram_fixed_width(ink, [0.0, 1.0], nbins=256), tf.float32)
+    centers = (tf.range(256, dtype=tf.float32) + 0.5) / 256.0
+    w0 = tf.cumsum(hist)
+    w1 = tf.reduce_sum(hist) - w0
+    m0 = tf.cumsum(hist * centers) / tf.maximum(w0, 1.0)
+    m1 = (tf.reduce_sum(hist * centers) - tf.cumsum(hist * centers)) / tf.maximum(w1, 1.0)
+    between = w0 * w1 * tf.square(m0 - m1)
+    return centers[tf.argmax(between)] + 0.5 / 256.0
+
+
+def preprocess_line(gray, config: PreprocessConfig | None = None):
+    """Normalise one line image for the model, in TensorFlow ops only.
+
+    Args:
+        gray: uint8 tensor or array (H, W) or (H, W, 1), dark ink on light paper.
+        config: a `PreprocessConfig`; defaults to `PreprocessConfig()`.
+
+    Returns:
+        float32 tensor (config.height, W', 1) in [0, 1], 1 = ink, 0 = background.
+
+    Example:
+
+    >>> import numpy as np
+    >>> line = np.full((50, 200), 255, np.uint8); line[20:30, 40:160] = 0
+    >>> preprocess_line(line, PreprocessConfig(height=32)).shape[0]
+    32
+    """
+    tf = _tf()
+    config = config or PreprocessConfig()
+    gray = tf.convert_to_tensor(gray)
+    if gray.shape.rank == 3:
+        gray = gray[..., 0]
+    ink = 1.0 - tf.cast(gray, tf.float32) / 255.0
+    ink = tf.ensure_shape(ink, [None, None])
+    if config.normalize_contrast:
+        paper = _quantile(tf, ink, 0.5)
+        dark = _quantile(tf, ink, 0.995)
+        # A blank page must stay blank: never stretch less than 0.25 of the gray range to 1.
+        span = tf.maximum(dark - paper, 0.25)
+        ink = tf.clip_by_value((ink - paper) / span, 0.0, 1.0)
+    if config.crop_margins:
+        ink = _crop_to_ink(tf, ink, config.ink_threshold)
+    if config.deslant:
+        ink = _deslant(tf, ink, config)
+    margin = config.margin_pixels
+    inner = config.height - 2 * margin
+    height, width = tf.shape(ink)[0], tf.shape(ink)[1]
+    new_w = tf.cast(
+        tf.round(tf.cast(width, tf.float32) * inner / tf.cast(height, tf.float32)), tf.int32
+    )
+    new_w = tf.maximum(new_w, 1)
+    line = tf.image.resize(ink[..., tf.newaxis], tf.stack([inner, new_w]), antialias=True)
+    line = tf.clip_by_value(line, 0.0, 1.0)
+    if config.binarize:
+        line = tf.cast(line > _otsu_threshold(tf, line), tf.float32)
+    if margin:
+        line = tf.pad(line, [[margin, margin], [margin, margin], [0, 0]])
+    return tf.ensure_shape(line, [config.height, None, 1])
+
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "ImageError",
+    "PreprocessConfig",
+    "load_image",
+    "preprocess_line",
+    "probe_image",
+]
