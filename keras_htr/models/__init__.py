@@ -1,1 +1,6 @@
-"""Line recognition models."""
+"""Line recognition models: CRNN and MDLSTM line networks, trained with CTC."""
+
+from keras_htr.models.config import CRNNConfig, MDLSTMConfig, ModelConfig
+from keras_htr.models.line_model import LineRecognizer, build_model
+
+__all__ = ["CRNNConfig", "LineRecognizer", "MDLSTMConfig", "ModelConfig", "build_model"]

@@ -1,0 +1,136 @@
+"""`LineRecognizer`: a line image in, CTC logits out; owns its alphabet and preprocessing.
+
+The model is a functional `keras.Model` subclass (the KerasHub pattern): its graph is wired in
+`__init__` from a `ModelConfig`, its `get_config` holds only that config, the `Charset` and the
+`PreprocessConfig`, so `keras.models.load_model` rebuilds it in a fresh process without
+`custom_objects`. Training is plain `model.fit`: `compute_loss` is CTC with each line's real
+output length, and counts the labels too long for their line.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from keras_htr.charset import Charset
+from keras_htr.ctc import ctc_loss
+from keras_htr.data.preprocess import PreprocessConfig
+from keras_htr.models.config import ModelConfig
+from keras_htr.models.width_mask import downsampled_width
+
+
+def _wire(arch: str):
+    if arch == "crnn":
+        from keras_htr.models.crnn import crnn_logits
+
+        return crnn_logits
+    from keras_htr.models.mdlstm import mdlstm_logits
+
+    return mdlstm_logits
+
+
+@keras.saving.register_keras_serializable(package="keras_htr")
+class LineRecognizer(keras.Model):
+    """Line recognizer: `{"image": (B, height, W, 1), "width": (B,)}` -> logits (B, T, classes).
+
+    Args:
+        model_config: `ModelConfig` (or its dict) choosing the architecture and sizes.
+        charset: the `Charset` (or its dict); the output has `charset.num_classes` logits, blank 0.
+        preprocess_config: `PreprocessConfig` (or its dict) that turns an image into the input.
+
+    Example:
+
+    >>> model = LineRecognizer(ModelConfig(), Charset("ab"), PreprocessConfig(height=32))
+    >>> model.output_lengths([13, 16]).numpy().tolist()
+    [4, 4]
+    """
+
+    def __init__(self, model_config, charset, preprocess_config, **kwargs):
+        if isinstance(model_config, dict):
+            model_config = ModelConfig.from_config(model_config)
+        if isinstance(charset, dict):
+            charset = Charset.from_config(charset)
+        if isinstance(preprocess_config, dict):
+            preprocess_config = PreprocessConfig.from_config(preprocess_config)
+        if not isinstance(model_config, ModelConfig):
+            raise ValueError(
+                f"Received an invalid value for argument `model_config`, expected a "
+                f"ModelConfig, got {model_config!r}"
+            )
+        if not isinstance(charset, Charset):
+            raise ValueError(
+                f"Received an invalid value for argument `charset`, expected a Charset, "
+                f"got {charset!r}"
+            )
+        if not isinstance(preprocess_config, PreprocessConfig):
+            raise ValueError(
+                f"Received an invalid value for argument `preprocess_config`, expected a "
+                f"PreprocessConfig, got {preprocess_config!r}"
+            )
+        vertical, horizontal = model_config.strides
+        if vertical > preprocess_config.height:
+            raise ValueError(
+                f"Received an invalid value for argument `model_config`: its vertical stride "
+                f"{vertical} exceeds the line height {preprocess_config.height}"
+            )
+
+        image = keras.Input((preprocess_config.height, None, 1), name="image")
+        width = keras.Input((), dtype="int32", name="width")
+        logits = _wire(model_config.arch)(
+            image, width, getattr(model_config, model_config.arch), charset.num_classes
+        )
+        kwargs.setdefault("name", f"line_{model_config.arch}")
+        super().__init__(inputs={"image": image, "width": width}, outputs=logits, **kwargs)
+
+        self.model_config = model_config
+        self.charset = charset
+        self.preprocess_config = preprocess_config
+        self.horizontal_stride = horizontal
+        self.infeasible_labels = keras.metrics.Sum(name="infeasible_labels")
+
+    def output_lengths(self, width):
+        """Frames of each line in the logits: ceil(width / horizontal stride), int32 (B,)."""
+        return downsampled_width(tf.convert_to_tensor(width), self.horizontal_stride)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Mean CTC loss over the lines whose label fits their frames; the others are counted."""
+        if y_pred is None:
+            y_pred = self(x, training=training)
+        loss, feasible = ctc_loss(y, y_pred, self.output_lengths(x["width"]))
+        feasible_f = tf.cast(feasible, tf.float32)
+        if sample_weight is not None:
+            loss = loss * tf.cast(sample_weight, tf.float32)
+        self.infeasible_labels.update_state(tf.reduce_sum(1.0 - feasible_f))
+        total = tf.reduce_sum(loss) / tf.maximum(tf.reduce_sum(feasible_f), 1.0)
+        return total + tf.cast(tf.add_n(self.losses), tf.float32) if self.losses else total
+
+    def get_config(self):
+        return {
+            "model_config": self.model_config.get_config(),
+            "charset": self.charset.get_config(),
+            "preprocess_config": self.preprocess_config.get_config(),
+            "name": self.name,
+            "trainable": self.trainable,
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        return cls(**config)
+
+
+def build_model(config=None, charset=None, preprocess_config=None) -> LineRecognizer:
+    """A new, untrained line recognizer.
+
+    Args:
+        config: a `ModelConfig`, its dict, or an architecture name ("crnn" or "mdlstm");
+            None is `ModelConfig()`.
+        charset: the `Charset` the model writes (required).
+        preprocess_config: the `PreprocessConfig` of its inputs; None is `PreprocessConfig()`.
+    """
+    if config is None:
+        config = ModelConfig()
+    elif isinstance(config, str):
+        config = ModelConfig(arch=config)
+    if charset is None:
+        raise ValueError("Received an invalid value for argument `charset`, expected a Charset, got None")
+    return LineRecognizer(config, charset, preprocess_config or PreprocessConfig())
