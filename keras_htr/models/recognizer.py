@@ -1,0 +1,215 @@
+"""`Recognizer`: images or files in, text out, one result per input, bad inputs reported not raised."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+
+#: Environment variable naming the model `load_recognizer(None)` loads instead of the shipped one.
+MODEL_ENV = "KERAS_HTR_MODEL"
+#: The shipped model, relative to the repository (the package's parent directory).
+SHIPPED_MODEL = Path("saved_models") / "htr_line.keras"
+#: Widest preprocessed line (pixels) transcribed; wider ones are reported as errors (memory).
+MAX_LINE_WIDTH = 16384
+
+
+@dataclasses.dataclass(frozen=True)
+class Transcription:
+    """The result for one input: `text` and `score` (confidence in [0, 1]), or an `error`.
+
+    Attributes:
+        source: the path, or `<bytes i>` / `<array i>` for in-memory inputs.
+        text: the recognised text ("" on error).
+        score: decoder confidence (see `greedy_decode` / `beam_decode`); 0.0 on error.
+        error: None, or why this input could not be transcribed.
+    """
+
+    source: str
+    text: str = ""
+    score: float = 0.0
+    error: Optional[str] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _source_name(item, index: int) -> str:
+    if isinstance(item, (str, os.PathLike)):
+        return os.fspath(item)
+    if isinstance(item, (bytes, bytearray)):
+        return f"<bytes {index}>"
+    return f"<array {index}>"
+
+
+class Recognizer:
+    """Transcribes line images with a `LineRecognizer`, using the preprocessing it was trained with.
+
+    Args:
+        model: a `LineRecognizer` (owns `charset` and `preprocess_config`).
+
+    Example:
+
+    >>> recognizer = load_recognizer()                       # doctest: +SKIP
+    >>> recognizer.transcribe(["examples/line1.png"])[0].text  # doctest: +SKIP
+    """
+
+    def __init__(self, model):
+        import tensorflow as tf
+
+        from keras_htr.data.preprocess import preprocess_line
+
+        self.model = model
+        self.charset = model.charset
+        self.preprocess_config = model.preprocess_config
+        config = self.preprocess_config
+        # One trace for all images (any size), one per padded batch width for the model.
+        self._preprocess = tf.function(
+            lambda gray: preprocess_line(gray, config),
+            input_signature=[tf.TensorSpec([None, None], tf.uint8)],
+        )
+        self._logits = tf.function(
+            lambda inputs: (model(inputs, training=False), model.output_lengths(inputs["width"])),
+            reduce_retracing=True,
+        )
+
+    def _prepare(self, item, source: str):
+        """Load and preprocess one input: (line float32 (h, W, 1), None) or (None, error)."""
+        from keras_htr.data.preprocess import ImageError, load_image
+
+        try:
+            gray = load_image(item)
+            if min(gray.shape) < 2:
+                return None, (
+                    f"{source}: image of {gray.shape[1]}x{gray.shape[0]} pixels is too small "
+                    f"for a text line"
+                )
+            line = self._preprocess(np.ascontiguousarray(gray, np.uint8)).numpy()
+        except ImageError as e:
+            message = str(e)
+            if source not in message:
+                message = f"{source}: {message}"
+            return None, message
+        except Exception as e:  # a bad input must not stop the others
+            return None, f"{source}: cannot preprocess image ({type(e).__name__}: {e})"
+        if line.shape[1] > MAX_LINE_WIDTH:
+            return None, (
+                f"{source}: line is {line.shape[1]} pixels wide after scaling to height "
+                f"{line.shape[0]} (limit {MAX_LINE_WIDTH}); is this a single text line?"
+            )
+        return line, None
+
+    def _decode(self, logits, lengths, beam: int):
+        if beam > 1:
+            from keras_htr.decoders.beam import beam_decode
+
+            ids, scores = beam_decode(logits, lengths, beam_width=beam)
+        else:
+            from keras_htr.decoders.greedy import greedy_decode
+
+            ids, scores = greedy_decode(logits, lengths)
+        return [self.charset.decode(row) for row in ids.numpy()], scores.numpy().tolist()
+
+    def transcribe(
+        self,
+        images_or_paths: Sequence,
+        beam: int = 1,
+        batch_size: int = 16,
+        progress: bool = False,
+    ) -> list[Transcription]:
+        """One `Transcription` per input, in input order.
+
+        Args:
+            images_or_paths: file paths, encoded image bytes, or uint8 gray/RGB arrays.
+            beam: 1 for greedy decoding, N > 1 for a beam search with N beams.
+            batch_size: lines run through the model together (sorted by width to limit padding).
+            progress: show a tqdm progress bar on stderr.
+
+        Returns:
+            list of `Transcription`; unreadable inputs have `error` set, the others are unaffected.
+        """
+        from keras_htr.data.pipeline import pad_batch
+
+        for name, value in (("beam", beam), ("batch_size", batch_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(
+                    f"Received an invalid value for argument `{name}`, expected a positive "
+                    f"integer, got {value!r}"
+                )
+        if isinstance(images_or_paths, (str, os.PathLike, bytes, np.ndarray)):
+            images_or_paths = [images_or_paths]
+        items = list(images_or_paths)
+        sources = [_source_name(item, i) for i, item in enumerate(items)]
+        results: list[Optional[Transcription]] = [None] * len(items)
+        bar = _progress_bar(len(items), progress)
+
+        lines = {}
+        for i, (item, source) in enumerate(zip(items, sources)):
+            line, error = self._prepare(item, source)
+            if error is not None:
+                results[i] = Transcription(source, error=error)
+                bar.update(1)
+            else:
+                lines[i] = line
+
+        order = sorted(lines, key=lambda i: lines[i].shape[1])
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            try:
+                inputs = pad_batch([lines[i] for i in batch])
+                logits, lengths = self._logits(inputs)
+                texts, scores = self._decode(logits, lengths, beam)
+                for i, text, score in zip(batch, texts, scores):
+                    results[i] = Transcription(sources[i], text, float(score))
+            except Exception as e:  # e.g. out of memory on a huge line: fail this batch only
+                for i in batch:
+                    results[i] = Transcription(
+                        sources[i], error=f"{sources[i]}: recognition failed ({type(e).__name__}: {e})"
+                    )
+            bar.update(len(batch))
+        bar.close()
+        return results
+
+
+def _progress_bar(total: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=not enabled, unit="line", desc="transcribe", leave=False)
+
+
+def default_model_path() -> Path:
+    """`$KERAS_HTR_MODEL` if set, else `saved_models/htr_line.keras` in the repository."""
+    env = os.environ.get(MODEL_ENV)
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / SHIPPED_MODEL
+
+
+def load_recognizer(path=None) -> Recognizer:
+    """A `Recognizer` for the `.keras` model at `path`; None is the shipped model.
+
+    Raises:
+        FileNotFoundError: no model at `path` (or no shipped model), with where it looked.
+    """
+    import keras
+
+    import keras_htr.models  # noqa: F401  (registers the model's classes for deserialization)
+    from keras_htr.models.line_model import LineRecognizer
+
+    model_path = Path(path) if path is not None else default_model_path()
+    if not model_path.is_file():
+        hint = (
+            f" (set ${MODEL_ENV} or pass a path: no shipped model was found)" if path is None else ""
+        )
+        raise FileNotFoundError(f"No model file at {model_path}{hint}")
+    model = keras.models.load_model(model_path, compile=False)
+    if not isinstance(model, LineRecognizer):
+        raise ValueError(f"{model_path}: expected a keras-htr LineRecognizer, got {type(model).__name__}")
+    return Recognizer(model)
+
+
+__all__ = ["MODEL_ENV", "Recognizer", "Transcription", "default_model_path", "load_recognizer"]
