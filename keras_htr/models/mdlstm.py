@@ -7,8 +7,6 @@ Networks for Handwriting Recognition", ICFHR 2014 (seed 002).
 
 from __future__ import annotations
 
-import warnings
-
 import keras
 
 from keras_htr.layers import MDLSTM2D, Collapse
@@ -24,13 +22,6 @@ def mdlstm_logits(image, width, config: MDLSTMConfig, num_classes: int):
     the final collapse get a pixel mask built from the line's width, so the scans from the right
     start at the line's own edge.
     """
-    with warnings.catch_warnings():
-        # MDLSTM2D passes its mask on; the convolutions drop it on purpose (WidthMask redoes it).
-        warnings.filterwarnings("ignore", message=".*does not support masking.*")
-        return _wire(image, width, config, num_classes)
-
-
-def _wire(image, width, config: MDLSTMConfig, num_classes: int):
     # Folding each block of pixels into features is a linear map, which the first MDLSTM's input
     # projection follows; a kernel = stride convolution with block_h * block_w outputs is that map.
     bh, bw = config.block
@@ -38,18 +29,19 @@ def _wire(image, width, config: MDLSTMConfig, num_classes: int):
     stride = bw
     for i, units in enumerate(config.lstm_units):
         mask = PixelMask(stride, name=f"mdlstm{i}_mask")([x, width])
+        # The MDLSTM's output carries this mask on to the dropout, the dense and the collapse.
         x = MDLSTM2D(units, directions=4, merge="concat", name=f"mdlstm{i}")(x, mask=mask)
         if config.dropout:
             x = keras.layers.Dropout(config.dropout, name=f"mdlstm{i}_dropout")(x)
         if i < len(config.conv_filters):
+            # Zero the padding (and consume the mask) so the convolution at a line's right edge
+            # sees what it sees on the line alone.
+            x = WidthMask(stride, 0.0, name=f"conv{i}_mask")([x, width])
             sh, sw = config.conv_strides[i]
             x = keras.layers.Conv2D(
                 config.conv_filters[i], (sh, sw), strides=(sh, sw), padding="same",
                 activation="tanh", name=f"conv{i}",
             )(x)
             stride *= sw
-            # A dropped-out or padded column must not leak into the next scan's right edge.
-            x = WidthMask(stride, 0.0, name=f"conv{i}_mask")([x, width])
     x = keras.layers.Dense(num_classes, name="logits_per_pixel")(x)
-    mask = PixelMask(stride, name="collapse_mask")([x, width])
-    return Collapse(name="logits")(x, mask=mask)
+    return Collapse(name="logits")(x)

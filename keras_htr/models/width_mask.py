@@ -39,6 +39,11 @@ class WidthMask(keras.layers.Layer):
             )
         self.stride = stride
         self.fill_value = float(fill_value)
+        # Accept an incoming Keras mask and end it here: the width now does its job.
+        self.supports_masking = True
+
+    def compute_mask(self, inputs, mask=None):
+        return None
 
     def call(self, inputs):
         features, width = inputs
