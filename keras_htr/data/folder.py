@@ -76,7 +76,7 @@ def read_image_folder(
             else:
                 image = load_image(path)
         except ImageError as e:
-            errors.append(ReadError(str(path), _reason(e, path)))
+            errors.append(ReadError(str(path), error_reason(e, path)))
             continue
         samples.append(Sample(image, text, str(path)))
     return samples, errors
@@ -92,7 +92,7 @@ def orphan_transcriptions(root: pathlib.Path, image_paths: set) -> list[ReadErro
     return errors
 
 
-def _reason(error: Exception, path: os.PathLike) -> str:
+def error_reason(error: Exception, path: os.PathLike) -> str:
     """The error message without the leading path (ReadError carries it)."""
     message = str(error)
     prefix = f"{os.fspath(path)}: "

@@ -155,8 +155,9 @@ def make_dataset(
         preprocess_config: a `PreprocessConfig`; defaults to `PreprocessConfig()`.
         batch_size: lines per batch. Defaults to 16.
         training: enables augmentation (if `augment` is given) and reshuffling.
-        augment: an `keras_htr.data.augment.Augmentation`, True for the default one, or None.
-            Used only when `training` is True.
+        augment: a `keras_htr.data.augment.LineAugmentation` (or any callable on one
+            (H, W, 1) image), True for the default one, or None. Used only when `training`.
+            It runs in order on one core so that a seed gives the same distortions.
         shuffle: shuffle sample order (each epoch). Defaults to True.
         seed: makes shuffling and augmentation reproducible.
         cache: True to cache preprocessed lines in memory, a path to cache on disk.
@@ -192,9 +193,9 @@ def make_dataset(
             f"label ({longest}), got {label_length}"
         )
     if augment is True:
-        from keras_htr.data.augment import Augmentation
+        from keras_htr.data.augment import LineAugmentation
 
-        augment = Augmentation(seed=seed)
+        augment = LineAugmentation(seed=seed)
     use_augment = training and augment is not None
     epoch = [0]
 
@@ -231,12 +232,12 @@ def make_dataset(
 
     def finish(line, label):
         image = tf.cast(line, tf.float32) / 255.0
-        if use_augment:
-            image = augment(image)
-        width = tf.shape(image)[1]
-        return {"image": image, "width": width}, label
+        return {"image": image, "width": tf.shape(image)[1]}, label
 
     ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE)
+    if use_augment:
+        # Sequential: the layers draw from seed generators, so parallel calls would race.
+        ds = ds.map(lambda inputs, label: ({"image": augment(inputs["image"]), "width": inputs["width"]}, label))
     height = config.height
     padding = ({"image": 0.0, "width": 0}, -1)
 

@@ -10,8 +10,9 @@ Two halves, so that the same code runs everywhere:
   1. invert to ink = 1, background = 0;
   2. contrast normalisation: the median (paper) maps to 0 and a high quantile (ink) to 1;
   3. crop of the empty margins around the ink;
-  4. slant correction (Vinciarelli & Luettin 2001): try a handful of horizontal shears and keep
-     the one whose columns hold the most long, unbroken vertical strokes;
+  4. slant correction: try a grid of horizontal shears (then a finer one around the best) and
+     keep the shear whose vertical projection is most concentrated (sum of squared column
+     sums of ink), i.e. the one that makes the strokes upright;
   5. height normalisation to `height` pixels, keeping the aspect ratio, with a small margin;
   6. optional binarisation with Otsu's threshold.
 """
@@ -162,7 +163,7 @@ class PreprocessConfig:
         binarize: Otsu binarisation after resizing. Defaults to False.
         margin: blank border around the ink after resizing, as a fraction of `height`.
             Defaults to 0.0625 (2 pixels at height 32).
-        ink_threshold: an ink value above this counts as ink when cropping and deslanting.
+        ink_threshold: an ink value above this counts as ink when cropping margins.
             Defaults to 0.3.
     """
 
@@ -293,19 +294,11 @@ def _apply_shears(tf, ink, shears):
     return out[..., 0]
 
 
-def _slant_scores(tf, sheared, threshold):
-    """Vertical-projection criterion: sum of squared ink heights over columns whose ink is
-    one unbroken run (ink count close to its vertical extent), i.e. long vertical strokes."""
-    mask = sheared > threshold  # (N, H, W)
-    counts = tf.reduce_sum(tf.cast(mask, tf.float32), axis=1)
-    height = tf.shape(mask)[1]
-    rows = tf.cast(tf.range(height), tf.float32)[tf.newaxis, :, tf.newaxis]
-    big = tf.cast(height, tf.float32)
-    top = tf.reduce_min(tf.where(mask, rows, big), axis=1)
-    bottom = tf.reduce_max(tf.where(mask, rows, -1.0), axis=1)
-    extent = tf.maximum(bottom - top + 1.0, 1.0)
-    unbroken = counts >= 0.9 * extent
-    return tf.reduce_sum(tf.where(unbroken, counts * counts, 0.0), axis=1)
+def _slant_scores(tf, sheared):
+    """Vertical-projection criterion: the sum of squared column sums of ink. Shearing keeps the
+    total ink, so the score is largest when ink gathers in the fewest columns: upright strokes."""
+    projection = tf.reduce_sum(sheared, axis=1)  # (N, W)
+    return tf.reduce_sum(projection * projection, axis=1)
 
 
 def _deslant(tf, ink, config: PreprocessConfig):
@@ -318,10 +311,18 @@ def _deslant(tf, ink, config: PreprocessConfig):
     scale = tf.cast(work_h, tf.float32) / tf.cast(height, tf.float32)
     work_w = tf.maximum(1, tf.cast(tf.round(tf.cast(width, tf.float32) * scale), tf.int32))
     small = tf.image.resize(ink[..., tf.newaxis], tf.stack([work_h, work_w]), antialias=True)
-    scores = _slant_scores(tf, _apply_shears(tf, small[..., 0], shears), config.ink_threshold)
-    # Prefer no shear on ties (e.g. blank images): start from the middle candidate.
-    best = tf.argmax(scores - 1e-6 * tf.abs(shears), output_type=tf.int32)
-    shear = shears[best]
+    small = small[..., 0]
+
+    def best_of(candidates):
+        scores = _slant_scores(tf, _apply_shears(tf, small, candidates))
+        # Prefer the smaller shear on ties (e.g. blank images).
+        return candidates[tf.argmax(scores - 1e-6 * tf.abs(candidates), output_type=tf.int32)]
+
+    # Coarse grid, then a finer one around its best (so the result is not quantised to the grid).
+    shear = best_of(shears)
+    if config.slant_steps > 1:
+        step = 2.0 * config.max_slant / (config.slant_steps - 1)
+        shear = best_of(shear + tf.linspace(-step / 2, step / 2, 7))
     out = _apply_shears(tf, ink, shear[tf.newaxis])[0]
     return _crop_to_ink(tf, out, config.ink_threshold, rows=False)
 

@@ -9,12 +9,6 @@ from keras_htr.data import folder
 from keras_htr.data.sample import LineDataset, ReadError
 
 
-def _xml_kind(path: pathlib.Path):
-    from keras_htr.data.xml_format import sniff_xml
-
-    return sniff_xml(path)
-
-
 def read_dataset(path, lazy: bool = False, skip_flagged: bool = False) -> LineDataset:
     """Read every line of a dataset; unusable items go to `.errors` and the rest loads.
 
@@ -79,18 +73,20 @@ def _read_xml_files(paths, lazy):
         return [], [], None, set()
     from keras_htr.data.alto import read_alto
     from keras_htr.data.page_xml import read_page
+    from keras_htr.data.xml_format import parse_xml, xml_kind
 
     samples, errors, kinds, images = [], [], set(), set()
     for path in paths:
         try:
-            kind = _xml_kind(path)
+            root = parse_xml(path)
         except ValueError as e:
             errors.append(ReadError(str(path), str(e)))
             continue
+        kind = xml_kind(root)
         if kind is None:
             continue
         reader = read_page if kind == "page" else read_alto
-        found, errs, image_path = reader(path, lazy=lazy)
+        found, errs, image_path = reader(path, lazy=lazy, root=root)
         samples += found
         errors += errs
         kinds.add(kind)
