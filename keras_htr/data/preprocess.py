@@ -231,14 +231,12 @@ def _tf():
 
 
 def _quantile(tf, values, q):
-    """q-quantile of a float tensor (sorted sample of at most ~65k values, so pages stay cheap)."""
-    flat = tf.reshape(values, [-1])
-    n = tf.size(flat)
-    stride = tf.maximum(1, n // 65536)
-    flat = tf.sort(flat[::stride])
-    m = tf.size(flat)
-    index = tf.cast(tf.round(q * tf.cast(m - 1, tf.float32)), tf.int32)
-    return tf.reshape(tf.gather(flat, index), [])
+    """q-quantile of values in [0, 1], to 1/256 precision, from a histogram (linear time)."""
+    hist = tf.histogram_fixed_width(tf.reshape(values, [-1]), [0.0, 1.0], nbins=256)
+    cdf = tf.cumsum(hist)
+    rank = tf.cast(tf.math.ceil(q * tf.cast(cdf[-1], tf.float32)), cdf.dtype)
+    bin_index = tf.reduce_min(tf.where(cdf >= tf.maximum(rank, 1), tf.range(256), 255))
+    return tf.reshape((tf.cast(bin_index, tf.float32) + 0.5) / 256.0, [])
 
 
 def _ink_bounds(tf, mask):
@@ -294,29 +292,46 @@ def _apply_shears(tf, ink, shears):
     return out[..., 0]
 
 
-def _slant_scores(tf, sheared):
-    """Vertical-projection criterion: the sum of squared column sums of ink. Shearing keeps the
-    total ink, so the score is largest when ink gathers in the fewest columns: upright strokes."""
-    projection = tf.reduce_sum(sheared, axis=1)  # (N, W)
+def _slant_scores(tf, ink, shears):
+    """Vertical-projection criterion for each shear: the sum of squared column sums of ink
+    after shearing. Shearing keeps the total ink, so the score is largest when the ink gathers
+    in the fewest columns, i.e. when the strokes are upright.
+
+    Rows are shifted by whole pixels and summed with one segment sum (no image per shear).
+    """
+    height, width = tf.shape(ink)[0], tf.shape(ink)[1]
+    n = tf.shape(shears)[0]
+    pad = tf.cast(tf.math.ceil(tf.reduce_max(tf.abs(shears)) * tf.cast(height, tf.float32) / 2.0), tf.int32) + 1
+    cy = (tf.cast(height, tf.float32) - 1.0) / 2.0
+    rows = tf.range(height, dtype=tf.float32) - cy
+    shifts = tf.cast(tf.round(shears[:, tf.newaxis] * rows[tf.newaxis, :]), tf.int32)  # (N, H)
+    columns = tf.range(width)[tf.newaxis, tf.newaxis, :] + shifts[:, :, tf.newaxis] + pad  # (N, H, W)
+    span = width + 2 * pad
+    segments = tf.range(n)[:, tf.newaxis, tf.newaxis] * span + columns
+    values = tf.broadcast_to(ink[tf.newaxis], tf.stack([n, height, width]))
+    projection = tf.math.unsorted_segment_sum(values, segments, n * span)
+    projection = tf.reshape(projection, tf.stack([n, span]))
     return tf.reduce_sum(projection * projection, axis=1)
 
 
 def _deslant(tf, ink, config: PreprocessConfig):
-    """Estimate the slant on a small copy (height ~ 2 * config.height), apply it at full size."""
+    """Estimate the slant on a copy at the output height, apply it at full size."""
     if config.slant_steps == 1 or config.max_slant == 0.0:
         return ink
     shears = tf.linspace(-config.max_slant, config.max_slant, config.slant_steps)
     height, width = tf.shape(ink)[0], tf.shape(ink)[1]
-    work_h = tf.minimum(height, 2 * config.height)
+    work_h = tf.minimum(height, config.height)
     scale = tf.cast(work_h, tf.float32) / tf.cast(height, tf.float32)
     work_w = tf.maximum(1, tf.cast(tf.round(tf.cast(width, tf.float32) * scale), tf.int32))
     small = tf.image.resize(ink[..., tf.newaxis], tf.stack([work_h, work_w]), antialias=True)
     small = small[..., 0]
 
     def best_of(candidates):
-        scores = _slant_scores(tf, _apply_shears(tf, small, candidates))
-        # Prefer the smaller shear on ties (e.g. blank images).
-        return candidates[tf.argmax(scores - 1e-6 * tf.abs(candidates), output_type=tf.int32)]
+        scores = _slant_scores(tf, small, candidates)
+        # Among the best scores (ties: whole-pixel shifts at a small height, blank images),
+        # take the smallest shear.
+        best = scores >= tf.reduce_max(scores) * (1.0 - 1e-6)
+        return candidates[tf.argmax(tf.where(best, -tf.abs(candidates), -1e9), output_type=tf.int32)]
 
     # Coarse grid, then a finer one around its best (so the result is not quantised to the grid).
     shear = best_of(shears)
