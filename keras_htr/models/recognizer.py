@@ -95,7 +95,7 @@ class Recognizer:
                 message = f"{source}: {message}"
             return None, message
         except Exception as e:  # a bad input must not stop the others
-            return None, f"{source}: cannot preprocess image ({type(e).__name__}: {e})"
+            return None, f"{source}: cannot preprocess image ({_one_line(e)})"
         if line.shape[1] > MAX_LINE_WIDTH:
             return None, (
                 f"{source}: line is {line.shape[1]} pixels wide after scaling to height "
@@ -168,11 +168,17 @@ class Recognizer:
             except Exception as e:  # e.g. out of memory on a huge line: fail this batch only
                 for i in batch:
                     results[i] = Transcription(
-                        sources[i], error=f"{sources[i]}: recognition failed ({type(e).__name__}: {e})"
+                        sources[i], error=f"{sources[i]}: recognition failed ({_one_line(e)})"
                     )
             bar.update(len(batch))
         bar.close()
         return results
+
+
+def _one_line(error: Exception) -> str:
+    """`Type: message` on one line (TF errors carry a multi-line trace; its last line says why)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return f"{type(error).__name__}: {lines[-1] if lines else ''}".rstrip(": ")
 
 
 def _progress_bar(total: int, enabled: bool):

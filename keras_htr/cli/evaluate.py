@@ -1,0 +1,81 @@
+"""CER and WER of a model on a dataset: total edits / total reference characters (words).
+
+Lines whose image cannot be read count as empty output (every reference character an error)
+and are listed on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("data", metavar="DATA", help="dataset (folder + .gt.txt, IAM, PAGE XML, ALTO)")
+    parser.add_argument("--model", metavar="M", help="a .keras model (default: the shipped model)")
+    parser.add_argument("--beam", type=int, default=1, help="beam width (default 1: greedy)")
+    parser.add_argument("--batch-size", type=int, default=16, help="lines per batch (default 16)")
+    parser.add_argument("--json", action="store_true", help='print {"cer", "wer", "lines"} as JSON')
+
+
+def evaluate(recognizer, samples, beam: int = 1, batch_size: int = 16, progress: bool = False, chunk: int = 256):
+    """(ErrorCounts, failed transcriptions) of a recognizer over samples, in chunks of lines."""
+    from tqdm.auto import tqdm
+
+    from keras_htr.data.preprocess import ImageError
+    from keras_htr.metrics import ErrorCounts
+    from keras_htr.models.recognizer import Transcription
+
+    counts, failed = ErrorCounts(), []
+    bar = tqdm(total=len(samples), disable=not progress, unit="line", desc="evaluate", leave=False)
+    for start in range(0, len(samples), chunk):
+        part = samples[start : start + chunk] if hasattr(samples, "__getitem__") else samples
+        images, results = [], {}
+        for i, sample in enumerate(part):
+            try:
+                images.append((i, sample.image))
+            except ImageError as e:
+                results[i] = Transcription(sample.source, error=str(e))
+        done = recognizer.transcribe([image for _, image in images], beam=beam, batch_size=batch_size)
+        for (i, _), result in zip(images, done):
+            results[i] = result
+        for i, sample in enumerate(part):
+            result = results[i]
+            if result.error:
+                failed.append(f"{sample.source}: {result.error}")
+            counts.update(sample.text, result.text)
+        bar.update(len(part))
+    bar.close()
+    return counts, failed
+
+
+def run(args: argparse.Namespace) -> int:
+    for name in ("beam", "batch_size"):
+        if getattr(args, name) < 1:
+            print(f"keras-htr evaluate: error: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
+            return 2
+    from keras_htr.data import read_dataset
+    from keras_htr.models.recognizer import load_recognizer
+
+    try:
+        recognizer = load_recognizer(args.model)
+        samples = read_dataset(args.data, lazy=True)
+    except (FileNotFoundError, ValueError, OSError) as e:
+        print(f"keras-htr evaluate: error: {e}", file=sys.stderr)
+        return 2
+    for error in samples.errors:
+        print(f"skipped: {error}", file=sys.stderr)
+    if len(samples) == 0:
+        print(f"keras-htr evaluate: error: no readable lines in {args.data}", file=sys.stderr)
+        return 2
+    counts, failed = evaluate(recognizer, samples, args.beam, args.batch_size, progress=not args.json)
+    for message in failed:
+        print(f"unreadable (counted as empty output): {message}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"cer": counts.cer, "wer": counts.wer, "lines": counts.lines}))
+    else:
+        print(f"lines: {counts.lines}")
+        print(f"CER: {counts.cer:.4f} ({counts.char_edits} edits / {counts.chars} characters)")
+        print(f"WER: {counts.wer:.4f} ({counts.word_edits} edits / {counts.words} words)")
+    return 0

@@ -1,0 +1,84 @@
+"""Train a line recognizer with CTC.
+
+Writes to RUN_DIR: best.keras (lowest validation CER), last.keras and state.json (after every
+epoch, for --resume), train_config.json and TensorBoard logs in logs/. A run killed at any
+moment, even with SIGKILL, continues with `--resume` from its last finished epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--train", metavar="DATA", help="training data (folder + .gt.txt, IAM, PAGE XML, ALTO)")
+    parser.add_argument("--val", metavar="DATA", help="validation data (picks the best model, stops early)")
+    parser.add_argument("--out", metavar="RUN_DIR", required=True, help="run directory")
+    parser.add_argument("--arch", choices=("crnn", "mdlstm"), help="architecture (default crnn)")
+    parser.add_argument(
+        "--model-config", metavar="JSON",
+        help="file with a ModelConfig (sizes of the architectures); --arch overrides its arch",
+    )
+    parser.add_argument("--epochs", type=int, default=30, help="last epoch (default 30)")
+    parser.add_argument("--batch-size", type=int, default=16, help="lines per batch (default 16)")
+    parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3)")
+    parser.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay (default 1e-4)")
+    parser.add_argument("--clipnorm", type=float, default=5.0, help="gradient clipping norm (default 5)")
+    parser.add_argument("--patience", type=int, default=8, help="early-stopping patience in epochs (default 8)")
+    parser.add_argument("--height", type=int, default=32, help="line height in pixels (default 32)")
+    parser.add_argument("--steps-per-epoch", type=int, help="batches per epoch (default: the whole training set)")
+    parser.add_argument("--no-augment", action="store_true", help="train without augmentation")
+    parser.add_argument(
+        "--jit-compile", action="store_true",
+        help="compile the training step with XLA (off by default: slower on CPU, see README)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
+    parser.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
+
+
+def _error(message: str) -> int:
+    import sys
+
+    print(f"keras-htr train: error: {message}", file=sys.stderr)
+    return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    from keras_htr.models.config import ModelConfig
+
+    if not args.resume and (not args.train or not args.val):
+        return _error("--train and --val are required (except with --resume)")
+    try:
+        model_config = {}
+        if args.model_config:
+            with open(args.model_config, encoding="utf-8") as f:
+                model_config = json.load(f)
+        if args.arch:
+            model_config["arch"] = args.arch
+        model_config = ModelConfig.from_config(model_config)
+    except (OSError, ValueError, TypeError) as e:
+        return _error(f"--model-config: {e}")
+
+    from keras_htr.training import TrainConfig, read_state, train
+
+    try:
+        config = TrainConfig(
+            train=args.train or "", val=args.val or "", out=args.out, model=model_config,
+            height=args.height, epochs=args.epochs, batch_size=args.batch_size,
+            learning_rate=args.lr, weight_decay=args.weight_decay, clipnorm=args.clipnorm,
+            patience=args.patience, augment=not args.no_augment, jit_compile=args.jit_compile,
+            steps_per_epoch=args.steps_per_epoch, seed=args.seed, verbose=2 if args.quiet else 1,
+        )
+    except ValueError as e:
+        return _error(str(e))
+    if args.resume and read_state(args.out) is None and (not args.train or not args.val):
+        return _error(f"nothing to resume in {args.out}: no finished epoch; give --train and --val")
+    try:
+        result = train(config, resume=args.resume)
+    except (FileExistsError, FileNotFoundError, ValueError) as e:
+        return _error(str(e))
+    cer = "n/a" if result.best_val_cer is None else f"{result.best_val_cer:.4f}"
+    print(f"epochs done: {result.epochs_done}; best val CER: {cer}; best model: {result.best_model}")
+    return 0

@@ -1,0 +1,89 @@
+"""Transcribe line images (files and/or folders) with a trained model.
+
+One result per image, in input order (a folder's images sorted by name). An image that cannot
+be read gets an error line naming it, the others are still transcribed, and the exit status is
+1 when any input failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="line image files and/or folders of them")
+    parser.add_argument("--model", metavar="M", help="a .keras model (default: the shipped model)")
+    parser.add_argument(
+        "--format", choices=("text", "tsv", "jsonl"), default="text",
+        help="text: one line of text per image; tsv: path<TAB>text; jsonl: {path, text, score}",
+    )
+    parser.add_argument("--beam", type=int, default=1, help="beam width (default 1: greedy)")
+    parser.add_argument("--batch-size", type=int, default=16, help="lines per batch (default 16)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def expand_inputs(inputs) -> list[str]:
+    """Files as given, folders replaced by their image files (recursively, sorted by path)."""
+    from keras_htr.data.folder import is_image_file
+
+    paths = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and is_image_file(p))
+            paths.extend(os.fspath(p) for p in found)
+        else:
+            paths.append(os.fspath(path))
+    return paths
+
+
+def format_result(result, fmt: str) -> str:
+    """One output line for a `Transcription` (tabs and newlines in text become spaces in tsv)."""
+    if fmt == "jsonl":
+        if result.error:
+            return json.dumps({"path": result.source, "error": result.error}, ensure_ascii=False)
+        return json.dumps(
+            {"path": result.source, "text": result.text, "score": round(result.score, 6)},
+            ensure_ascii=False,
+        )
+    if result.error:
+        return f"error: {result.error}"
+    if fmt == "tsv":
+        text = result.text.replace("\t", " ").replace("\n", " ")
+        return f"{result.source}\t{text}"
+    return result.text
+
+
+def run(args: argparse.Namespace) -> int:
+    for name in ("beam", "batch_size"):
+        if getattr(args, name) < 1:
+            print(f"keras-htr transcribe: error: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
+            return 2
+    paths = expand_inputs(args.inputs)
+    if not paths:
+        print("keras-htr transcribe: error: no image files in the given folders", file=sys.stderr)
+        return 2
+    from keras_htr.models.recognizer import load_recognizer
+
+    try:
+        recognizer = load_recognizer(args.model)
+    except (FileNotFoundError, ValueError, OSError) as e:
+        print(f"keras-htr transcribe: error: {e}", file=sys.stderr)
+        return 2
+    results = recognizer.transcribe(
+        paths, beam=args.beam, batch_size=args.batch_size, progress=not args.quiet
+    )
+    for result in results:
+        line = format_result(result, args.format)
+        # Error lines go to stdout too in tsv/jsonl (one line per input); in text mode to stderr,
+        # with an empty stdout line so line i of the output is still input i.
+        if result.error and args.format == "text":
+            print(line, file=sys.stderr)
+            print("")
+        else:
+            print(line)
+    return 1 if any(r.error for r in results) else 0

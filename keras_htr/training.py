@@ -1,0 +1,369 @@
+"""Train a line recognizer with CTC through `model.fit`, with checkpoints that survive a kill.
+
+A run directory holds:
+
+- `train_config.json`: the `TrainConfig` of the run;
+- `best.keras`: the model with the lowest validation CER so far (with optimizer state);
+- `last.keras` and `checkpoints/epoch-NNNN.keras`: the model after the last finished epoch,
+  with optimizer state; `state.json` names that checkpoint and holds the epoch counter, the
+  best CER and the early-stopping counter. It is replaced atomically after the checkpoint is
+  written, so a run killed at any moment (even SIGKILL) resumes from a consistent last epoch;
+- `logs/`: TensorBoard scalars (loss, val_loss, val_cer, val_wer, learning rate) per epoch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Optional
+
+import keras
+
+from keras_htr.models.config import ModelConfig
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE = "state.json"
+CONFIG_FILE = "train_config.json"
+BEST_MODEL = "best.keras"
+LAST_MODEL = "last.keras"
+
+
+def _invalid(name, expected, value):
+    return ValueError(f"Received an invalid value for argument `{name}`, expected {expected}, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """What to train on, where to write, and how long.
+
+    Args:
+        train: training data (anything `read_dataset` reads).
+        val: validation data; its CER picks the best checkpoint and stops training early.
+        out: the run directory.
+        model: the `ModelConfig` (architecture and sizes).
+        height: line height in pixels (the model's `PreprocessConfig.height`).
+        epochs: last epoch to train (a resumed run continues up to it).
+        batch_size: lines per batch.
+        learning_rate: peak learning rate of AdamW (cosine decay after a linear warm-up).
+        weight_decay: AdamW weight decay (0 gives Adam).
+        clipnorm: gradient clipping by global norm.
+        patience: epochs without a better validation CER before stopping.
+        augment: augment training lines (the data layer's default augmentation).
+        jit_compile: compile the training step with XLA.
+        cache: keep preprocessed lines in memory between epochs.
+        steps_per_epoch: batches per epoch (None: one pass over the training set).
+        seed: seed of shuffling, augmentation and initial weights.
+        verbose: Keras progress output (1: progress bar, 2: one line per epoch, 0: silent).
+    """
+
+    train: str
+    val: str
+    out: str
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    height: int = 32
+    epochs: int = 30
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    clipnorm: float = 5.0
+    patience: int = 8
+    augment: bool = True
+    jit_compile: bool = True
+    cache: bool = True
+    steps_per_epoch: Optional[int] = None
+    seed: Optional[int] = 0
+    verbose: int = 1
+
+    def __post_init__(self):
+        if isinstance(self.model, dict):
+            object.__setattr__(self, "model", ModelConfig.from_config(self.model))
+        for name in ("epochs", "batch_size", "patience", "height"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise _invalid(name, "a positive integer", value)
+        if self.steps_per_epoch is not None and (
+            not isinstance(self.steps_per_epoch, int) or self.steps_per_epoch < 1
+        ):
+            raise _invalid("steps_per_epoch", "None or a positive integer", self.steps_per_epoch)
+        if not self.learning_rate > 0:
+            raise _invalid("learning_rate", "a positive number", self.learning_rate)
+        if self.weight_decay < 0 or self.clipnorm <= 0:
+            raise _invalid("weight_decay, clipnorm", "weight_decay >= 0 and clipnorm > 0",
+                           (self.weight_decay, self.clipnorm))
+        if self.verbose not in (0, 1, 2):
+            raise _invalid("verbose", "0, 1 or 2", self.verbose)
+
+    def get_config(self) -> dict:
+        config = dataclasses.asdict(self)
+        config["model"] = self.model.get_config()
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise _invalid("config", f"only the keys {sorted(known)}", unknown)
+        return cls(**config)
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What a run produced: paths, the epoch reached and the per-epoch history."""
+
+    run_dir: Path
+    best_model: Path
+    last_model: Path
+    epochs_done: int
+    best_val_cer: Optional[float]
+    history: dict
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_state(run_dir) -> Optional[dict]:
+    """The resume state of a run directory, or None if no epoch has finished yet."""
+    path = Path(run_dir) / STATE_FILE
+    if not path.is_file():
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Saves the model (with optimizer) after every epoch and records the resume state.
+
+    Order matters: put it after `ModelCheckpoint` and `EarlyStopping` so their updated
+    `best` / `wait` are recorded, and so that on resume it restores them after their own
+    `on_train_begin` reset them.
+
+    Args:
+        run_dir: the run directory.
+        best_checkpoint: the `ModelCheckpoint` keeping the best model.
+        early_stopping: the `EarlyStopping` callback.
+        state: the state read on resume, or None for a new run.
+    """
+
+    def __init__(self, run_dir, best_checkpoint, early_stopping, state=None):
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.best_checkpoint = best_checkpoint
+        self.early_stopping = early_stopping
+        self.state = dict(state or {"epoch": 0, "history": {}})
+
+    def on_train_begin(self, logs=None):
+        best = self.state.get("best_val_cer")
+        if best is not None:
+            self.best_checkpoint.best = best
+            self.early_stopping.best = best
+            self.early_stopping.wait = self.state.get("wait", 0)
+            self.early_stopping.best_epoch = self.state.get("best_epoch", 0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        checkpoints = self.run_dir / "checkpoints"
+        checkpoints.mkdir(exist_ok=True)
+        path = checkpoints / f"epoch-{epoch + 1:04d}.keras"
+        self.model.save(path)
+        history = self.state.setdefault("history", {})
+        for key, value in logs.items():
+            history.setdefault(key, []).append(float(value))
+        best = self.best_checkpoint.best
+        self.state.update(
+            epoch=epoch + 1,
+            checkpoint=str(path.relative_to(self.run_dir)),
+            best_val_cer=None if best is None or best == float("inf") else float(best),
+            wait=int(self.early_stopping.wait),
+            best_epoch=int(getattr(self.early_stopping, "best_epoch", 0) or 0),
+        )
+        _write_json_atomic(self.run_dir / STATE_FILE, self.state)
+        # `last.keras` is a hard link to the newest checkpoint, swapped in atomically.
+        tmp = self.run_dir / (LAST_MODEL + ".tmp")
+        tmp.unlink(missing_ok=True)
+        os.link(path, tmp)
+        os.replace(tmp, self.run_dir / LAST_MODEL)
+        for old in checkpoints.glob("epoch-*.keras"):
+            if old != path:
+                old.unlink(missing_ok=True)
+
+
+class ScalarLogs(keras.callbacks.Callback):
+    """Epoch scalars as TensorBoard event files in `log_dir/train` and `log_dir/validation`.
+
+    Written with `tf.summary.write` and the scalars plugin's metadata, which needs only
+    TensorFlow (Keras' `TensorBoard` callback needs the `tensorboard` package for scalars).
+    """
+
+    def __init__(self, log_dir):
+        super().__init__()
+        self.log_dir = Path(log_dir)
+        self._writers = {}
+
+    def _writer(self, name):
+        import tensorflow as tf
+
+        if name not in self._writers:
+            self._writers[name] = tf.summary.create_file_writer(str(self.log_dir / name))
+        return self._writers[name]
+
+    def on_epoch_end(self, epoch, logs=None):
+        import tensorflow as tf
+        from tensorflow.core.framework import summary_pb2
+
+        metadata = summary_pb2.SummaryMetadata(
+            plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")
+        )
+        logs = dict(logs or {})
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        for key, value in logs.items():
+            split, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
+            with self._writer(split).as_default():
+                tf.summary.write(f"epoch_{name}", tf.constant(float(value)), step=epoch, metadata=metadata)
+        for writer in self._writers.values():
+            writer.flush()
+
+    def on_train_end(self, logs=None):
+        for writer in self._writers.values():
+            writer.close()
+        self._writers = {}
+
+
+def _optimizer(config: TrainConfig, steps_per_epoch: int):
+    total = max(1, steps_per_epoch * config.epochs)
+    warmup = min(max(1, total // 20), 1000)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=config.learning_rate * 0.1,
+        decay_steps=max(1, total - warmup),
+        warmup_target=config.learning_rate,
+        warmup_steps=warmup,
+        alpha=0.05,
+    )
+    if config.weight_decay:
+        return keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay, clipnorm=config.clipnorm)
+    return keras.optimizers.Adam(schedule, clipnorm=config.clipnorm)
+
+
+def _load_data(config: TrainConfig):
+    from keras_htr.charset import Charset
+    from keras_htr.data import read_dataset
+
+    train_set = read_dataset(config.train)
+    val_set = read_dataset(config.val)
+    for name, dataset in (("train", train_set), ("val", val_set)):
+        for error in getattr(dataset, "errors", [])[:10]:
+            logger.warning("%s data: %s", name, error)
+        if len(dataset) == 0:
+            raise ValueError(f"No readable lines in the {name} data {getattr(config, name)!r}")
+    # Validation characters the training set lacks still count as errors, so they are in the
+    # alphabet (the model just never learns to write them).
+    charset = Charset.from_texts([s.text for s in train_set] + [s.text for s in val_set])
+    return train_set, val_set, charset
+
+
+def train(config: TrainConfig, resume: bool = False) -> TrainResult:
+    """Train (or, with `resume`, continue training) a line recognizer; returns where it went.
+
+    A new run refuses a run directory that already has a finished epoch (use `resume`).
+    Resuming loads the last checkpoint (weights and optimizer) and the epoch counter from
+    `state.json` and continues with the next epoch; the stored `train_config.json` is used, so
+    data and model sizes cannot silently change between the parts of one run.
+    """
+    from keras_htr.data.pipeline import make_dataset
+    from keras_htr.data.preprocess import PreprocessConfig
+    from keras_htr.metrics import ErrorRateCallback
+    from keras_htr.models import build_model
+
+    run_dir = Path(config.out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    state = read_state(run_dir)
+    if state is not None and not resume:
+        raise FileExistsError(
+            f"{run_dir} already holds a run (epoch {state['epoch']}); pass resume=True "
+            f"(--resume) to continue it or choose another --out"
+        )
+    if resume and state is not None:
+        stored = json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+        # The epoch budget and verbosity may change when resuming; nothing else.
+        stored.update(epochs=config.epochs, verbose=config.verbose, out=str(run_dir))
+        config = TrainConfig.from_config(stored)
+    else:
+        _write_json_atomic(run_dir / CONFIG_FILE, config.get_config())
+
+    if config.seed is not None:
+        keras.utils.set_random_seed(config.seed + (state or {}).get("epoch", 0))
+    train_set, val_set, charset = _load_data(config)
+    if state is not None:
+        model = keras.models.load_model(run_dir / state["checkpoint"])
+        charset = model.charset
+        preprocess_config = model.preprocess_config
+    else:
+        preprocess_config = PreprocessConfig(height=config.height)
+        model = build_model(config.model, charset, preprocess_config)
+
+    train_ds = make_dataset(
+        train_set, charset, preprocess_config, batch_size=config.batch_size, training=True,
+        augment=True if config.augment else None, seed=config.seed, cache=config.cache,
+    )
+    val_ds = make_dataset(
+        val_set, charset, preprocess_config, batch_size=config.batch_size, shuffle=False,
+        cache=config.cache, unknown="ignore",
+    )
+    if config.steps_per_epoch:
+        train_ds = train_ds.repeat()
+        steps = config.steps_per_epoch
+    else:
+        steps = max(1, -(-len(train_set) // config.batch_size))
+    if state is None:
+        model.compile(optimizer=_optimizer(config, steps), jit_compile=config.jit_compile)
+
+    best_checkpoint = keras.callbacks.ModelCheckpoint(
+        run_dir / BEST_MODEL, monitor="val_cer", mode="min", save_best_only=True
+    )
+    early_stopping = keras.callbacks.EarlyStopping(
+        monitor="val_cer", mode="min", patience=config.patience
+    )
+    epoch_checkpoint = EpochCheckpoint(run_dir, best_checkpoint, early_stopping, state)
+    callbacks = [
+        ErrorRateCallback(val_ds),  # first: the others read its val_cer
+        best_checkpoint,
+        early_stopping,
+        epoch_checkpoint,
+        ScalarLogs(run_dir / "logs"),
+        keras.callbacks.TerminateOnNaN(),
+    ]
+    initial_epoch = (state or {}).get("epoch", 0)
+    if initial_epoch < config.epochs:
+        model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=config.epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps if config.steps_per_epoch else None,
+            callbacks=callbacks,
+            verbose=config.verbose,
+        )
+    final = epoch_checkpoint.state
+    return TrainResult(
+        run_dir=run_dir,
+        best_model=run_dir / BEST_MODEL,
+        last_model=run_dir / LAST_MODEL,
+        epochs_done=final.get("epoch", 0),
+        best_val_cer=final.get("best_val_cer"),
+        history=final.get("history", {}),
+    )
+
+
+__all__ = ["EpochCheckpoint", "ScalarLogs", "TrainConfig", "TrainResult", "read_state", "train"]
