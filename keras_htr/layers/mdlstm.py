@@ -31,39 +31,179 @@ DIRECTION_FLIPS = ((False, False), (True, True), (False, True), (True, False))
 NUM_GATES = 5
 
 
-def graves_cell(gates, c_left, c_up):
+def _sig_tanh(gates, units):
+    """Activations [sigmoid(g0..o), tanh(a)] of the pre-activations, as one tensor."""
+    return tf.concat([tf.sigmoid(gates[..., : 4 * units]), tf.tanh(gates[..., 4 * units :])], -1)
+
+
+def _pre_activation_grads(act, d_sig, d_a, units):
+    """Gradient w.r.t. the pre-activations from gradients w.r.t. the activations."""
+    s, a = act[..., : 4 * units], act[..., 4 * units :]
+    return tf.concat([d_sig * s * (1 - s), d_a * (1 - a * a)], -1)
+
+
+class GravesCell:
     """One 2-D LSTM step (Graves 2007): a forget gate per neighbour.
 
-    `gates` holds [i, f_left, f_up, o, a] pre-activations on its last axis.
-    Returns the new hidden and cell states.
+    Gates [i, f_left, f_up, o, a]: `c = i*tanh(a) + f_left*c_left + f_up*c_up`,
+    `h = o*tanh(c)`. `forward` returns the new cell state (before masking) and
+    the gate activations, which `backward` needs; the layer applies the mask
+    and `h = o * tanh(c)` itself, the same for every cell.
     """
-    units = c_left.shape[-1]
-    s = tf.sigmoid(gates[..., : 4 * units])
-    a = tf.tanh(gates[..., 4 * units :])
-    i, f_left, f_up, o = tf.split(s, 4, axis=-1)
-    c = i * a + f_left * c_left + f_up * c_up
-    return o * tf.tanh(c), c
+
+    forget_gates = (1, 2)
+
+    @staticmethod
+    def forward(gates, c_left, c_up):
+        units = c_left.shape[-1]
+        act = _sig_tanh(gates, units)
+        i, f_left, f_up, _, a = tf.split(act, 5, axis=-1)
+        return i * a + f_left * c_left + f_up * c_up, act
+
+    @staticmethod
+    def backward(act, dc, do, c_left, c_up):
+        """(d pre-activations, d c_left, d c_up) from the gradients of c and o."""
+        units = c_left.shape[-1]
+        i, f_left, f_up, _, a = tf.split(act, 5, axis=-1)
+        d_sig = tf.concat([dc * a, dc * c_left, dc * c_up, do], -1)
+        return _pre_activation_grads(act, d_sig, dc * i, units), dc * f_left, dc * f_up
 
 
-def bounded_cell(gates, c_left, c_up):
-    """One 2-D LSTM step with a single forget gate over a convex mix of neighbours.
+class BoundedCell:
+    """One 2-D LSTM step with one forget gate over a convex mix of the neighbours.
 
-    RETURNN's lambda-gate cell: `c = i*tanh(a) + f*(lam*c_up + (1-lam)*c_left)`.
-    The plain cell adds both neighbours' states, so |c| can double along each
-    diagonal; here it grows at most by one per step. `gates` holds
-    [i, f, lam, o, a] pre-activations.
+    RETURNN's lambda-gate cell, gates [i, f, lam, o, a]:
+    `c = i*tanh(a) + f*(lam*c_up + (1-lam)*c_left)`. The plain cell adds both
+    neighbours' states, so |c| can double along each diagonal; here it grows
+    by at most one per step.
     """
-    units = c_left.shape[-1]
-    s = tf.sigmoid(gates[..., : 4 * units])
-    a = tf.tanh(gates[..., 4 * units :])
-    i, f, lam, o = tf.split(s, 4, axis=-1)
-    c = i * a + f * (c_left + lam * (c_up - c_left))
-    return o * tf.tanh(c), c
+
+    forget_gates = (1,)
+
+    @staticmethod
+    def forward(gates, c_left, c_up):
+        units = c_left.shape[-1]
+        act = _sig_tanh(gates, units)
+        i, f, lam, _, a = tf.split(act, 5, axis=-1)
+        return i * a + f * (c_left + lam * (c_up - c_left)), act
+
+    @staticmethod
+    def backward(act, dc, do, c_left, c_up):
+        units = c_left.shape[-1]
+        i, f, lam, _, a = tf.split(act, 5, axis=-1)
+        dcf = dc * f
+        d_sig = tf.concat(
+            [dc * a, dc * (c_left + lam * (c_up - c_left)), dcf * (c_up - c_left), do], -1
+        )
+        return _pre_activation_grads(act, d_sig, dc * i, units), dcf * (1 - lam), dcf * lam
 
 
-_CELL_FUNCTIONS = {"graves": graves_cell, "bounded": bounded_cell}
-# Which of the gates g0..g2 are forget gates (bias 1.0 with `unit_forget_bias`).
-_FORGET_GATES = {"graves": (1, 2), "bounded": (1,)}
+CELL_CLASSES = {"graves": GravesCell, "bounded": BoundedCell}
+
+
+def _shift_down(s):
+    """Row i gets row i-1 (axis -2, zeros in row 0): each cell's upper neighbour."""
+    return tf.concat([tf.zeros_like(s[..., :1, :]), s[..., :-1, :]], axis=-2)
+
+
+def _shift_up(s):
+    """Transpose of `_shift_down`: routes gradients back to the upper neighbour."""
+    return tf.concat([s[..., 1:, :], tf.zeros_like(s[..., :1, :])], axis=-2)
+
+
+def wavefront_scan(z, recurrent_kernel, valid, cell):
+    """Run the 2-D recurrence over skewed pre-activations, with a hand-written backward scan.
+
+    Args:
+        z: `(T, D, B, H, 5U)` input projections, column t of the skewed image at step t.
+        recurrent_kernel: `(D, 2U, 5U)`, rows for the left then the upper neighbour.
+        valid: None (all valid) or `(T, 1, B, H, 1)` float, 1 on cells inside their sample.
+        cell: `GravesCell` or `BoundedCell`.
+
+    Returns:
+        `(h, c)`, each `(T, D, B, H, U)`.
+
+    Autodiff through `tf.while_loop` stores every intermediate of every step
+    and, under XLA, was 7x slower backward than forward. The backward scan
+    here keeps only h, c and the gate activations, computes the recurrent
+    kernel's gradient with one einsum after the loop, and runs one matmul and
+    one fused block of elementwise math per step.
+    """
+    steps = tf.shape(z)[0]
+    d, batch, height = (_dim(z, a) for a in (1, 2, 3))
+    g = z.shape[-1]
+    u = g // NUM_GATES
+    dtype = z.dtype
+    state_shape = [d, batch, height, u]
+
+    @tf.custom_gradient
+    def scan(z, recurrent_kernel):
+        z_steps = tf.TensorArray(dtype, size=steps, element_shape=z.shape[1:]).unstack(z)
+        ta = lambda: tf.TensorArray(dtype, size=steps)  # noqa: E731
+        valid_steps = None if valid is None else tf.TensorArray(dtype, size=steps).unstack(valid)
+
+        def body(t, h, c, hs, cs, acts):
+            hh = tf.reshape(tf.concat([h, _shift_down(h)], -1), [d, -1, 2 * u])
+            gates = z_steps.read(t) + tf.reshape(tf.matmul(hh, recurrent_kernel), [d, batch, height, g])
+            c, act = cell.forward(gates, c, _shift_down(c))
+            if valid is not None:
+                c = c * valid_steps.read(t)  # cells outside their sample stay zero
+            h = act[..., 3 * u : 4 * u] * tf.tanh(c)
+            return t + 1, h, c, hs.write(t, h), cs.write(t, c), acts.write(t, act)
+
+        zeros = tf.zeros(state_shape, dtype)
+        _, _, _, hs, cs, acts = tf.while_loop(
+            lambda t, *_: t < steps,
+            body,
+            (tf.constant(0), zeros, zeros, ta(), ta(), ta()),
+            maximum_iterations=steps,
+        )
+        hs, cs, acts = hs.stack(), cs.stack(), acts.stack()
+
+        def grad(dhs, dcs):
+            dhs = tf.zeros_like(hs) if dhs is None else dhs
+            dcs = tf.zeros_like(cs) if dcs is None else dcs
+            # State before step t: zeros before step 0.
+            prev = lambda x: tf.concat([tf.zeros_like(x[:1]), x[:-1]], 0)  # noqa: E731
+            h_prev, c_prev = prev(hs), prev(cs)
+            unstack = lambda x: tf.TensorArray(dtype, size=steps).unstack(x)  # noqa: E731
+            c_ta, cp_ta, act_ta, dh_ta, dc_ta = map(unstack, (cs, c_prev, acts, dhs, dcs))
+            kernel_t = tf.transpose(recurrent_kernel, [0, 2, 1])
+            valid_back = None if valid is None else unstack(valid)
+
+            def back(t, dh, dc, dzs):
+                t = steps - 1 - t
+                dh = dh + dh_ta.read(t)
+                dc = dc + dc_ta.read(t)
+                act, c_left = act_ta.read(t), cp_ta.read(t)
+                o = act[..., 3 * u : 4 * u]
+                tc = tf.tanh(c_ta.read(t))
+                dc = dc + dh * o * (1 - tc * tc)
+                if valid is not None:
+                    dc = dc * valid_back.read(t)
+                dgates, dc_left, dc_up = cell.backward(act, dc, dh * tc, c_left, _shift_down(c_left))
+                dhh = tf.reshape(
+                    tf.matmul(tf.reshape(dgates, [d, -1, g]), kernel_t), [d, batch, height, 2 * u]
+                )
+                dh = dhh[..., :u] + _shift_up(dhh[..., u:])
+                dc = dc_left + _shift_up(dc_up)
+                return steps - t, dh, dc, dzs.write(t, dgates)
+
+            zeros = tf.zeros(state_shape, dtype)
+            *_, dzs = tf.while_loop(
+                lambda t, *_: t < steps,
+                back,
+                (tf.constant(0), zeros, zeros, tf.TensorArray(dtype, size=steps)),
+                maximum_iterations=steps,
+            )
+            dz = dzs.stack()
+            hh_prev = tf.concat([h_prev, _shift_down(h_prev)], -1)
+            d_kernel = tf.einsum("tdbhk,tdbhg->dkg", hh_prev, dz)
+            return dz, d_kernel
+
+        return (hs, cs), grad
+
+    return scan(z, recurrent_kernel)
 
 
 def _dim(x, axis):
@@ -178,7 +318,6 @@ class MDLSTM2D(keras.layers.Layer):
         self.recurrent_regularizer = keras.regularizers.get(recurrent_regularizer)
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
         self.supports_masking = True
-        self._cell_fn = _CELL_FUNCTIONS[cell]
 
     @property
     def output_units(self):
@@ -219,7 +358,7 @@ class MDLSTM2D(keras.layers.Layer):
         )
         if self.unit_forget_bias:
             base = self.bias_initializer
-            forget = _FORGET_GATES[self.cell]
+            forget = CELL_CLASSES[self.cell].forget_gates
 
             def bias_initializer(shape, dtype=None):
                 bias = keras.ops.convert_to_tensor(base(shape, dtype=dtype))
@@ -291,51 +430,30 @@ class MDLSTM2D(keras.layers.Layer):
         z = tf.reshape(z, [d, batch, height, steps, g])
         z = tf.transpose(z, [3, 0, 1, 2, 4])  # (T, D, B, H, 5U)
 
+        valid = None
         if mask is not None:
-            rows = tf.range(height)
-            row_valid = rows[None, :] < heights[:, None]  # (B, H)
-            last_step = heights + widths - 2  # step of each sample's far corner
-            last_row = tf.one_hot(heights - 1, height, dtype=dtype)  # (B, H)
+            # Cell (i, t) of the skewed grid is pixel (i, t - i): valid inside the sample.
+            rows = tf.range(height)[None, None, :]
+            cols = tf.range(steps)[:, None, None] - rows
+            valid = (rows < heights[None, :, None]) & (cols < widths[None, :, None]) & (cols >= 0)
+            valid = tf.cast(valid, dtype)[:, None, :, :, None]  # (T, 1, B, H, 1)
 
-        recurrent_kernel = tf.cast(self.recurrent_kernel, dtype)
-        cell_fn = self._cell_fn
-        z_steps = tf.TensorArray(dtype, size=steps, element_shape=z.shape[1:]).unstack(z)
-        outputs = tf.TensorArray(dtype, size=steps, element_shape=z.shape[1:-1] + (u,))
-        zeros = tf.zeros([d, batch, height, u], dtype)
-        final_zeros = tf.zeros([d, batch, u], dtype)
-
-        def shift_down(s):
-            # State of the upper neighbour: row i-1 of the previous diagonal.
-            return tf.pad(s[:, :, :-1], [[0, 0], [0, 0], [1, 0], [0, 0]])
-
-        def body(t, h, c, outputs, h_final, c_final):
-            h_up, c_up = shift_down(h), shift_down(c)
-            hh = tf.reshape(tf.concat([h, h_up], axis=-1), [d, -1, 2 * u])
-            gates = z_steps.read(t) + tf.reshape(tf.matmul(hh, recurrent_kernel), [d, batch, height, g])
-            h, c = cell_fn(gates, c, c_up)
-            if mask is not None:
-                # Zero every cell outside its sample, so padding never leaks in.
-                valid = row_valid & (t - rows[None, :] < widths[:, None])
-                valid = valid[None, :, :, None]
-                h = tf.where(valid, h, tf.zeros_like(h))
-                c = tf.where(valid, c, tf.zeros_like(c))
-                if self.return_state:
-                    done = tf.equal(t, last_step)[None, :, None]
-                    h_final = tf.where(done, tf.einsum("dbhu,bh->dbu", h, last_row), h_final)
-                    c_final = tf.where(done, tf.einsum("dbhu,bh->dbu", c, last_row), c_final)
-            return t + 1, h, c, outputs.write(t, h), h_final, c_final
-
-        _, h, c, outputs, h_final, c_final = tf.while_loop(
-            lambda t, *_: t < steps,
-            body,
-            (tf.constant(0), zeros, zeros, outputs, final_zeros, final_zeros),
-            maximum_iterations=steps,
+        hs, cs = wavefront_scan(
+            z, tf.cast(self.recurrent_kernel, dtype), valid, CELL_CLASSES[self.cell]
         )
-        if mask is None:
-            h_final, c_final = h[:, :, -1], c[:, :, -1]
+        if self.return_state:
+            # Each direction ends at its sample's far corner: row h_b-1, step h_b+w_b-2.
+            if mask is None:
+                h_final, c_final = hs[-1, :, :, -1], cs[-1, :, :, -1]
+            else:
+                index = tf.stack([tf.range(batch), heights + widths - 2, heights - 1], -1)
+                corner = lambda s: tf.transpose(  # noqa: E731
+                    tf.gather_nd(tf.transpose(s, [2, 0, 3, 1, 4]), index), [1, 0, 2]
+                )
+                h_final, c_final = corner(hs), corner(cs)
 
         # Unskew: in the flattened skewed rows, pixel (i, j) sits at i*(W+H) + j.
-        y = tf.transpose(outputs.stack(), [1, 2, 3, 0, 4])  # (D, B, H, T, U)
+        y = tf.transpose(hs, [1, 2, 3, 0, 4])  # (D, B, H, T, U)
         y = tf.reshape(y, [d, batch, height * steps, u])
         y = tf.pad(y, [[0, 0], [0, 0], [0, height], [0, 0]])
         y = tf.reshape(y, [d, batch, height, width + height, u])[:, :, :, :width]
