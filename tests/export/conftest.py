@@ -1,0 +1,98 @@
+"""Shared fixtures for the export tests: one small model, its exports, and line images.
+
+The model is untrained, so its text would be near-random and fragile; its output layer is
+scaled up so every frame's argmax wins by a wide margin. Then equal text across Keras,
+SavedModel and TFLite means the same ids, not a lucky tie, and a wrong id -> character
+mapping or a mixed-up batch order changes the text.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+CHARS = "abcdefghijklmnopqrstuvwxyz "
+WORDS = "the quick brown fox jumps over lazy dog and runs far away from home".split()
+
+
+def render_line(text: str, seed: int, mode: str = "L") -> Image.Image:
+    """A dark-on-light text line with some jitter, like a scanned line."""
+    rng = np.random.default_rng(seed)
+    font = ImageFont.load_default(size=int(rng.integers(22, 34)))
+    left, top, right, bottom = font.getbbox(text)
+    image = Image.new("L", (right + 24, bottom + 16), 235)
+    ImageDraw.Draw(image).text((12, 8), text, fill=int(rng.integers(0, 60)), font=font)
+    noise = rng.normal(0, 6, (image.height, image.width))
+    image = Image.fromarray(np.clip(np.asarray(image) + noise, 0, 255).astype(np.uint8))
+    return image.convert(mode)
+
+
+def encode(image: Image.Image, fmt: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def model():
+    import keras
+
+    from keras_htr import Charset
+    from keras_htr.data.preprocess import PreprocessConfig
+    from keras_htr.models import build_model
+    from keras_htr.models.config import CRNNConfig, ModelConfig
+
+    keras.utils.set_random_seed(7)
+    config = ModelConfig(
+        arch="crnn",
+        crnn=CRNNConfig(conv_filters=(8, 12, 16, 16, 16), lstm_units=24, lstm_layers=1, dropout=0.0),
+    )
+    model = build_model(config, Charset(CHARS), PreprocessConfig(height=32))
+    logits = model.get_layer("logits")
+    kernel, bias = logits.get_weights()
+    logits.set_weights([kernel * 20.0, bias])
+    return model
+
+
+@pytest.fixture(scope="session")
+def line_files(tmp_path_factory):
+    """20 held-out line images as files: PNG, plus JPEG, RGBA PNG, GIF and BMP variants."""
+    folder = tmp_path_factory.mktemp("lines")
+    rng = np.random.default_rng(0)
+    formats = ["PNG"] * 16 + ["JPEG", "GIF", "BMP", "RGBA"]
+    paths = []
+    for i, fmt in enumerate(formats):
+        text = " ".join(rng.choice(WORDS, size=int(rng.integers(1, 5))))
+        image = render_line(text, seed=i, mode="RGBA" if fmt == "RGBA" else "L")
+        suffix = {"JPEG": ".jpg", "GIF": ".gif", "BMP": ".bmp"}.get(fmt, ".png")
+        path = folder / f"line{i:02d}{suffix}"
+        path.write_bytes(encode(image, "PNG" if fmt == "RGBA" else fmt))
+        paths.append(str(path))
+    return paths
+
+
+@pytest.fixture(scope="session")
+def keras_texts(model, line_files):
+    """What the Keras model transcribes (the reference every export must reproduce)."""
+    from keras_htr.models.recognizer import Recognizer
+
+    results = Recognizer(model).transcribe(line_files)
+    assert all(r.ok for r in results), [r.error for r in results if not r.ok]
+    return [r.text for r in results]
+
+
+@pytest.fixture(scope="session")
+def savedmodel_dir(model, tmp_path_factory):
+    from keras_htr.export import export_savedmodel
+
+    return export_savedmodel(model, tmp_path_factory.mktemp("serving") / "htr", version=3)
+
+
+@pytest.fixture(scope="session")
+def servable(savedmodel_dir):
+    from keras_htr.export.servable import LocalServable
+
+    return LocalServable(savedmodel_dir, model_name="htr")
