@@ -1,0 +1,141 @@
+"""`Client` against stand-in TF Serving servers (REST and gRPC) on 127.0.0.1, and no server."""
+
+import json
+import socket
+import threading
+from concurrent import futures
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from conftest import encode, render_line
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again when the socket is
+
+
+@pytest.fixture(scope="module")
+def rest_url(servable):
+    """A tiny HTTP server speaking TF Serving's REST API, backed by the adapter."""
+    from keras_htr.export.servable import RequestError
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self, fn):
+            try:
+                status, body = 200, fn()
+            except RequestError as e:
+                status, body = e.status, {"error": str(e)}
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _name(self):
+            return self.path.split("/v1/models/", 1)[1].split(":")[0].split("/")[0]
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            self._answer(lambda: servable.rest_predict(body, model_name=self._name()))
+
+        def do_GET(self):
+            self._answer(lambda: servable.rest_status(self._name()))
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def grpc_target(servable):
+    """A gRPC PredictionService backed by the adapter."""
+    import grpc
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    from keras_htr.export.servable import RequestError
+
+    class Service(prediction_service_pb2_grpc.PredictionServiceServicer):
+        def Predict(self, request, context):
+            try:
+                return servable.predict(request)
+            except RequestError as e:
+                code = grpc.StatusCode.NOT_FOUND if e.status == 404 else grpc.StatusCode.INVALID_ARGUMENT
+                context.abort(code, str(e))
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(Service(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield f"127.0.0.1:{port}"
+    server.stop(None)
+
+
+@pytest.mark.parametrize("protocol", ["rest", "grpc"])
+def test_client_transcribes_like_keras(protocol, rest_url, grpc_target, line_files, keras_texts, tmp_path):
+    from keras_htr.export.serving import Client
+
+    url = rest_url if protocol == "rest" else grpc_target
+    client = Client(url, "htr", protocol=protocol, batch_size=7)
+    tiff = tmp_path / "line.tif"  # decoded on the host, sent as PNG
+    render_line("over the dog", seed=9).save(tiff, format="TIFF")
+    png = tmp_path / "line.png"
+    render_line("over the dog", seed=9).save(png, format="PNG")
+    results = client.transcribe(line_files + [str(tiff), str(png), str(tmp_path / "missing.png")])
+    n = len(line_files)
+    assert [r.text for r in results[:n]] == keras_texts
+    assert all(r.ok and 0 < r.score <= 1 for r in results[: n + 2])
+    assert results[n].text == results[n + 1].text
+    assert not results[-1].ok and "missing.png" in results[-1].error
+
+
+def test_client_reports_server_side_errors_per_element(rest_url):
+    from keras_htr.export.serving import Client
+
+    truncated = encode(render_line("abc", seed=4))[:100]
+    good = encode(render_line("abc", seed=4))
+    results = Client(rest_url, "htr").transcribe([truncated, good])
+    assert not results[0].ok and "corrupt" in results[0].error and "<bytes 0>" in results[0].error
+    assert results[1].ok
+
+
+@pytest.mark.parametrize("protocol", ["rest", "grpc"])
+def test_client_model_missing(protocol, rest_url, grpc_target):
+    from keras_htr.export.serving import Client, ServingError
+
+    url = rest_url if protocol == "rest" else grpc_target
+    with pytest.raises(ServingError, match="Servable not found for request: Latest\\(nope\\)"):
+        Client(url, "nope", protocol=protocol).transcribe([encode(render_line("a", seed=1))])
+
+
+@pytest.mark.parametrize("protocol", ["rest", "grpc"])
+def test_client_server_down(protocol):
+    from keras_htr.export.serving import Client, ServingError
+
+    url = f"127.0.0.1:{closed_port()}"
+    url = "http://" + url if protocol == "rest" else url
+    with pytest.raises(ServingError, match="Cannot reach TF Serving .*is the server running"):
+        Client(url, "htr", timeout=5).transcribe([encode(render_line("a", seed=1))])
+
+
+def test_client_status_and_arguments(rest_url):
+    from keras_htr.export.serving import Client, ServingError
+
+    status = Client(rest_url, "htr").status()
+    assert status["model_version_status"][0]["state"] == "AVAILABLE"
+    with pytest.raises(ServingError, match="HTTP 404"):
+        Client(rest_url, "nope").status()
+    assert Client("localhost:8500").protocol == "grpc"
+    assert Client("http://localhost:8501").protocol == "rest"
+    with pytest.raises(ValueError, match="argument `protocol`"):
+        Client("localhost:8500", protocol="soap")
+    with pytest.raises(ValueError, match="argument `batch_size`"):
+        Client("localhost:8500", batch_size=0)
