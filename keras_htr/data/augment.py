@@ -126,24 +126,32 @@ class LineAugmentation(keras.layers.Layer):
         upsampled), applied with probability `strength * elastic` per image."""
         shape = tf.shape(images)
         b, h, w = shape[0], shape[1], shape[2]
-        step = tf.maximum(h // 2, 1)
-        grid = tf.stack([b, h // step + 2, w // step + 2, 2])
-        alpha = self.strength * self.elastic_alpha * tf.cast(h, tf.float32)
-        coarse = keras.random.uniform(grid, -1.0, 1.0, seed=self.seed_generator)
-        field = tf.image.resize(coarse, tf.stack([h, w]), method="bicubic") * alpha
         on = keras.random.uniform(tf.stack([b, 1, 1, 1]), seed=self.seed_generator) < self.strength * self.elastic
-        field = tf.where(on, field, 0.0)
-        ys, xs = tf.meshgrid(tf.range(h, dtype=tf.float32), tf.range(w, dtype=tf.float32), indexing="ij")
-        return _bilinear_sample(images, ys[None] + field[..., 0], xs[None] + field[..., 1])
+
+        def warp():
+            step = tf.maximum(h // 2, 1)
+            grid = tf.stack([b, h // step + 2, w // step + 2, 2])
+            alpha = self.strength * self.elastic_alpha * tf.cast(h, tf.float32)
+            coarse = keras.random.uniform(grid, -1.0, 1.0, seed=self.seed_generator)
+            field = tf.image.resize(coarse, tf.stack([h, w]), method="bicubic") * alpha
+            field = tf.where(on, field, 0.0)
+            ys, xs = tf.meshgrid(tf.range(h, dtype=tf.float32), tf.range(w, dtype=tf.float32), indexing="ij")
+            return _bilinear_sample(images, ys[None] + field[..., 0], xs[None] + field[..., 1])
+
+        # Skip the work when no image of the batch is picked (most single lines).
+        return tf.cond(tf.reduce_any(on), warp, lambda: images)
 
     def _stroke_width(self, images):
         """Dilate (max pool), erode (min pool, blended so thin strokes survive) or keep."""
-        dilated = ops.max_pool(images, 3, strides=1, padding="same")
-        eroded = -ops.max_pool(-images, 2, strides=1, padding="same")
-        eroded = 0.5 * (images + eroded)
         u = keras.random.uniform((ops.shape(images)[0], 1, 1, 1), seed=self.seed_generator)
         p = self.strength * self.stroke / 2
-        return ops.where(u < p, dilated, ops.where(u < 2 * p, eroded, images))
+
+        def change():
+            dilated = ops.max_pool(images, 3, strides=1, padding="same")
+            eroded = 0.5 * (images - ops.max_pool(-images, 2, strides=1, padding="same"))
+            return ops.where(u < p, dilated, ops.where(u < 2 * p, eroded, images))
+
+        return tf.cond(tf.reduce_any(u < 2 * p), change, lambda: images)
 
     def call(self, images, training=True):
         if not training or self.strength == 0:

@@ -157,7 +157,8 @@ def make_dataset(
         training: enables augmentation (if `augment` is given) and reshuffling.
         augment: a `keras_htr.data.augment.LineAugmentation` (or any callable on one
             (H, W, 1) image), True for the default one, or None. Used only when `training`.
-            It runs in order on one core so that a seed gives the same distortions.
+            With a `seed` it runs in order on one core, so the distortions are reproducible;
+            without one it runs in parallel.
         shuffle: shuffle sample order (each epoch). Defaults to True.
         seed: makes shuffling and augmentation reproducible.
         cache: True to cache preprocessed lines in memory, a path to cache on disk.
@@ -201,7 +202,7 @@ def make_dataset(
 
     def generate():
         order = np.arange(len(samples))
-        if shuffle and not cache:
+        if shuffle:  # with a cache this runs once; the buffer below reshuffles later epochs
             np.random.default_rng(None if seed is None else seed + epoch[0]).shuffle(order)
         epoch[0] += 1
         for i in order:
@@ -236,8 +237,12 @@ def make_dataset(
 
     ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE)
     if use_augment:
-        # Sequential: the layers draw from seed generators, so parallel calls would race.
-        ds = ds.map(lambda inputs, label: ({"image": augment(inputs["image"]), "width": inputs["width"]}, label))
+        # The layers draw from seed generators: with a seed, run in order on one core so the
+        # distortions are reproducible; without one, in parallel.
+        ds = ds.map(
+            lambda inputs, label: ({"image": augment(inputs["image"]), "width": inputs["width"]}, label),
+            num_parallel_calls=None if seed is not None else tf.data.AUTOTUNE,
+        )
     height = config.height
     padding = ({"image": 0.0, "width": 0}, -1)
 
