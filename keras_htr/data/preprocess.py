@@ -19,6 +19,7 @@ Two halves, so that the same code runs everywhere:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import os
@@ -48,16 +49,45 @@ def _mode_to_gray(image: Image.Image) -> np.ndarray:
         return np.asarray(Image.alpha_composite(paper, rgba).convert("L"))
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         array = np.asarray(image)
-        if array.dtype.kind == "f" or mode == "I":
-            array = array.astype(np.float64)
-            hi = 1.0 if array.dtype.kind == "f" and array.max(initial=0) <= 1.0 else None
-            if hi is None:
-                hi = 255.0 if array.max(initial=0) <= 255 else 65535.0
-            return np.clip(array / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return (array.astype(np.uint32) * 255 // 65535).astype(np.uint8)
+        if mode.startswith("I;16"):
+            return (array.astype(np.uint32) * 255 // 65535).astype(np.uint8)
+        # 32-bit int or float: guess the range from the values (floats in [0, 1], else 8 or 16 bit).
+        top = float(array.max(initial=0))
+        hi = 1.0 if mode == "F" and top <= 1.0 else 255.0 if top <= 255 else 65535.0
+        return np.clip(array.astype(np.float64) / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
     if mode == "CMYK":
         image = image.convert("RGB")
     return np.asarray(image.convert("L"))
+
+
+@contextlib.contextmanager
+def _open_checked(source, name: str, max_pixels: int):
+    """Open an image lazily (header only) and refuse it if empty or too large, naming `name`.
+
+    Pillow's own bomb warning is ignored (our `max_pixels` decides); its hard limit
+    (2 * `Image.MAX_IMAGE_PIXELS`) still raises and is reported the same way.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(source) as image:
+                width, height = image.size
+                if width * height > max_pixels:
+                    raise ImageError(
+                        f"{name}: image of {width}x{height} pixels exceeds the limit of "
+                        f"{max_pixels} pixels (decompression bomb?); not decoded"
+                    )
+                if width == 0 or height == 0:
+                    raise ImageError(f"{name}: empty image ({width}x{height})")
+                yield image
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"{name}: refused, decompression bomb ({e})") from None
+    except FileNotFoundError:
+        raise ImageError(f"{name}: file not found") from None
+    except (OSError, ValueError, SyntaxError, MemoryError) as e:
+        raise ImageError(f"{name}: cannot decode image ({e})") from None
 
 
 def load_image(
@@ -79,33 +109,11 @@ def load_image(
     """
     if isinstance(path_or_bytes, np.ndarray):
         return _array_to_gray(path_or_bytes)
-    name = "<bytes>" if isinstance(path_or_bytes, (bytes, bytearray)) else os.fspath(path_or_bytes)
-    source = io.BytesIO(path_or_bytes) if name == "<bytes>" else name
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(source) as image:
-                width, height = image.size
-                if width * height > max_pixels:
-                    raise ImageError(
-                        f"{name}: image of {width}x{height} pixels exceeds the limit of "
-                        f"{max_pixels} pixels (decompression bomb?); not decoded"
-                    )
-                if width == 0 or height == 0:
-                    raise ImageError(f"{name}: empty image ({width}x{height})")
-                image.load()
-                image = ImageOps.exif_transpose(image)
-                gray = _mode_to_gray(image)
-    except ImageError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageError(f"{name}: refused, decompression bomb ({e})") from None
-    except FileNotFoundError:
-        raise ImageError(f"{name}: file not found") from None
-    except (OSError, ValueError, SyntaxError, Image.UnidentifiedImageError) as e:
-        raise ImageError(f"{name}: cannot decode image ({e})") from None
-    if gray.size == 0:
-        raise ImageError(f"{name}: empty image")
+    is_bytes = isinstance(path_or_bytes, (bytes, bytearray))
+    name = "<bytes>" if is_bytes else os.fspath(path_or_bytes)
+    with _open_checked(io.BytesIO(path_or_bytes) if is_bytes else name, name, max_pixels) as image:
+        image.load()
+        gray = _mode_to_gray(ImageOps.exif_transpose(image))
     return np.ascontiguousarray(gray)
 
 
@@ -116,25 +124,8 @@ def probe_image(path: Union[str, os.PathLike], max_pixels: int = DEFAULT_MAX_PIX
         ImageError: the file is missing, not an image, empty, or larger than `max_pixels`.
     """
     name = os.fspath(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(name) as image:
-                width, height = image.size
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageError(f"{name}: refused, decompression bomb ({e})") from None
-    except FileNotFoundError:
-        raise ImageError(f"{name}: file not found") from None
-    except (OSError, ValueError, SyntaxError) as e:
-        raise ImageError(f"{name}: cannot decode image ({e})") from None
-    if width * height > max_pixels:
-        raise ImageError(
-            f"{name}: image of {width}x{height} pixels exceeds the limit of {max_pixels} "
-            f"pixels (decompression bomb?); not decoded"
-        )
-    if width == 0 or height == 0:
-        raise ImageError(f"{name}: empty image ({width}x{height})")
-    return width, height
+    with _open_checked(name, name, max_pixels) as image:
+        return image.size
 
 
 def _array_to_gray(array: np.ndarray) -> np.ndarray:
