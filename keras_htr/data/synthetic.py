@@ -39,6 +39,9 @@ ALPHABET = (
 )
 # Connected scripts: extra letter spacing would break their joins, so they get less of it.
 _SCRIPT_FONTS = {"dancing-script", "great-vibes", "satisfy", "pacifico", "yellowtail", "zeyada"}
+# Fonts whose lowercase letters are small capitals: their lines are written in capitals, so
+# that the label says what a reader sees.
+_CAPS_ONLY_FONTS = {"permanent-marker"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -429,6 +432,8 @@ class LineSynthesizer:
         if kind == "text":
             font = self.fonts[int(rng.integers(len(self.fonts)))]
             text = random_text(rng, self.max_words)
+            if font in _CAPS_ONLY_FONTS:
+                text = text.upper()
             mask = _render_text_mask(rng, text, font)
             size_hint = mask.shape[0] / 2
         else:

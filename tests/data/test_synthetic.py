@@ -39,6 +39,12 @@ def test_text_lines_alphabet_fonts_and_ink_on_paper():
         assert np.median(img) > 150 and img.min() < 110  # light paper, dark ink
 
 
+def test_caps_only_font_gets_capital_labels():
+    synth = LineSynthesizer(kind="text", fonts=["permanent-marker"], seed=0)
+    texts = [synth.line(i).text for i in range(5)]
+    assert all(t == t.upper() for t in texts) and any(c.isalpha() for c in "".join(texts))
+
+
 def test_digit_lines_use_only_their_split():
     train, test = mnist_digits("train"), mnist_digits("test")
     for d in range(10):
