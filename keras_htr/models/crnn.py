@@ -27,7 +27,9 @@ def crnn_logits(image, width, config: CRNNConfig, num_classes: int):
         if i >= 2 and config.conv_dropout:
             x = keras.layers.Dropout(config.conv_dropout, name=f"conv{i}_dropout")(x)
         x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
-        x = keras.layers.BatchNormalization(name=f"conv{i}_bn")(x)
+        # Momentum 0.9 (PyTorch's 0.1, as in Puigcerver's and PyLaia's models): the inference
+        # statistics catch up within tens of steps, which small fine-tuning sets need.
+        x = keras.layers.BatchNormalization(momentum=0.9, name=f"conv{i}_bn")(x)
         x = keras.layers.LeakyReLU(negative_slope=0.01, name=f"conv{i}_act")(x)
         if pw > 1:
             x = WidthMask(stride, _POOL_FILL, name=f"conv{i}_pool_mask")([x, width])

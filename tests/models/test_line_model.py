@@ -1,0 +1,100 @@
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import TEXTS, TINY_CRNN, TINY_MDLSTM
+
+from keras_htr.data.pipeline import pad_batch
+from keras_htr.data.preprocess import PreprocessConfig, preprocess_line
+from keras_htr.decoders.greedy import greedy_decode
+from keras_htr.metrics import cer
+from keras_htr.models import LineRecognizer, build_model
+
+
+def batch_of(lines, config=None):
+    config = config or PreprocessConfig()
+    return pad_batch([preprocess_line(g, config) for g in lines], boundaries=None)
+
+
+def decode(model, inputs):
+    ids, _ = greedy_decode(model(inputs, training=False), model.output_lengths(inputs["width"]))
+    return [model.charset.decode(row) for row in ids.numpy()]
+
+
+@pytest.mark.parametrize("config", [TINY_CRNN, TINY_MDLSTM], ids=["crnn", "mdlstm"])
+def test_padded_batch_gives_each_line_alone(config, lines, charset):
+    model = build_model(config, charset)
+    inputs = batch_of(lines)
+    # Extra right padding must not change anything either.
+    inputs["image"] = tf.pad(inputs["image"], [[0, 0], [0, 0], [0, 13], [0, 0]])
+    logits = model(inputs).numpy()
+    lengths = model.output_lengths(inputs["width"]).numpy()
+    assert logits.shape == (len(lines), -(-int(inputs["image"].shape[2]) // 4), charset.num_classes)
+    for i, gray in enumerate(lines):
+        alone = batch_of([gray])
+        single = model(alone).numpy()[0]
+        assert single.shape[0] == lengths[i]
+        np.testing.assert_allclose(logits[i, : lengths[i]], single, atol=1e-5)
+
+
+def test_output_lengths_are_ceil_of_width_over_stride(charset):
+    model = build_model(TINY_CRNN, charset)
+    assert model.output_lengths([1, 4, 5, 8, 9]).numpy().tolist() == [1, 1, 2, 2, 3]
+    assert model.charset == charset and model.preprocess_config == PreprocessConfig()
+
+
+def test_build_model_rejects_bad_arguments(charset):
+    with pytest.raises(ValueError, match="charset"):
+        build_model("crnn", None)
+    with pytest.raises(ValueError, match="arch"):
+        build_model("lstm", charset)
+    with pytest.raises(ValueError, match="stride"):
+        build_model("crnn", charset, PreprocessConfig(height=8))  # default pools: 16 rows
+
+
+def test_tiny_crnn_overfits_to_cer_zero_and_reloads_in_fresh_process(lines, charset, tmp_path):
+    keras.utils.set_random_seed(0)
+    model = build_model(TINY_CRNN, charset)
+    inputs = batch_of(lines)
+    labels = np.full((len(TEXTS), 8), -1, "int32")
+    for i, text in enumerate(TEXTS):
+        labels[i, : len(text)] = charset.encode(text)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3, clipnorm=5.0))
+    texts = []
+    for _ in range(8):
+        model.fit(inputs, labels, batch_size=len(TEXTS), epochs=40, verbose=0)
+        texts = decode(model, inputs)
+        if cer(TEXTS, texts) == 0.0:
+            break
+    assert texts == TEXTS
+    assert model.get_metrics_result()["infeasible_labels"] == 0
+
+    path = tmp_path / "tiny.keras"
+    model.save(path)
+    np.save(tmp_path / "image.npy", inputs["image"].numpy())
+    np.save(tmp_path / "width.npy", inputs["width"].numpy())
+    script = f"""
+import json, keras, numpy as np
+import keras_htr.models  # registers the classes; no custom_objects needed
+from keras_htr.decoders.greedy import greedy_decode
+model = keras.models.load_model({str(path)!r})
+inputs = {{"image": np.load({str(tmp_path / "image.npy")!r}), "width": np.load({str(tmp_path / "width.npy")!r})}}
+ids, _ = greedy_decode(model(inputs), model.output_lengths(inputs["width"]))
+print(json.dumps([type(model).__name__, model.charset.get_config()["chars"], [model.charset.decode(r) for r in ids.numpy()]]))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    name, chars, reloaded = __import__("json").loads(out.stdout.strip().splitlines()[-1])
+    assert name == "LineRecognizer" and chars == "".join(charset.chars)
+    assert reloaded == TEXTS
+
+
+def test_config_round_trip_rebuilds_same_architecture(charset):
+    model = build_model(TINY_MDLSTM, charset, PreprocessConfig(height=32, deslant=False))
+    again = LineRecognizer.from_config(model.get_config())
+    assert again.model_config == TINY_MDLSTM
+    assert again.preprocess_config.deslant is False
+    assert [w.shape for w in again.weights] == [w.shape for w in model.weights]
