@@ -4,13 +4,16 @@ Prints, for each configuration:
   * the wavefront layer against a per-cell loop of the same cell (ratio): the
     per-cell loop is a `tf.while_loop` over the H*W cells with the same input
     projection outside the loop, the same cell function and the same weights
-    (checked equal before timing);
+    (checked equal before timing). The per-cell loop is differentiated by TF's
+    autodiff, the layer by its hand-written backward scan, so a forward-only
+    ratio is printed too: it compares the loop structures alone;
   * XLA on vs off for the layer's forward + backward (ratio);
   * the layer's achieved GFLOP/s (useful matmul FLOPs only) as a fraction of a
     dense float32 matmul's GFLOP/s measured on this machine in the same run.
 
 Absolute times on shared machines are noisy; each figure is the best of
-`--repeats` timed calls after a warm-up, and ratios come from the same run.
+`--repeats` timed calls after a warm-up, timed round-robin so ratios come
+from the same moments of the same run.
 
 Usage: python benchmarks/mdlstm.py [--batch 8] [--repeats 5] [--skip-per-cell-xla]
 """
@@ -153,6 +156,9 @@ def main(argv=None):
                 if label == "per-cell" and jit and args.skip_per_cell_xla:
                     continue
                 calls[label, jit] = (train_step_fn(forward, layer, jit), (x, w))
+            # Forward only: the loops alone, without the wavefront's hand-written
+            # backward (the per-cell loop is differentiated by TF's autodiff).
+            calls[label, "forward"] = (tf.function(forward, jit_compile=True), (x,))
         times = best_times(calls, args.repeats)
 
         peak = matmul_flops / times.pop("matmul") / 1e9
@@ -160,10 +166,13 @@ def main(argv=None):
         print(f"== {name} (input {tuple(x.shape)}, {height + width - 1} wavefront steps "
               f"vs {height * width} cells), forward + backward")
         for (label, jit), t in times.items():
-            print(f"  {label:9s} {'XLA   ' if jit else 'no XLA'}  {t * 1e3:9.1f} ms")
+            kind = "forward only, XLA" if jit == "forward" else "XLA" if jit else "no XLA"
+            print(f"  {label:9s} {kind:18s} {t * 1e3:9.1f} ms")
         print(f"  wavefront vs per-cell, no XLA: {times['per-cell', False] / times['wavefront', False]:6.1f}x")
         if ("per-cell", True) in times:
             print(f"  wavefront vs per-cell, XLA:    {times['per-cell', True] / times['wavefront', True]:6.1f}x")
+        print(f"  wavefront vs per-cell, forward only, XLA: "
+              f"{times['per-cell', 'forward'] / times['wavefront', 'forward']:6.1f}x")
         print(f"  XLA vs no XLA (wavefront):     {times['wavefront', False] / times['wavefront', True]:6.2f}x")
         gflops = flops / times["wavefront", True] / 1e9
         print(f"  dense matmul 1024^3: {peak:.1f} GFLOP/s; layer (XLA): {gflops:.2f} GFLOP/s "
