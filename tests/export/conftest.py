@@ -75,6 +75,28 @@ def line_files(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def keras_logits(model, line_files):
+    """(line, logits) per file: the preprocessed line and the Keras model's logits for it.
+
+    The lines run as one padded batch (the width masks make that equal to each line alone).
+    """
+    import tensorflow as tf
+
+    from keras_htr.data.pipeline import pad_batch
+    from keras_htr.data.preprocess import load_image, preprocess_line
+
+    preprocess = tf.function(
+        lambda gray: preprocess_line(gray, model.preprocess_config),
+        input_signature=[tf.TensorSpec([None, None], tf.uint8)],
+    )
+    lines = [preprocess(load_image(p)).numpy() for p in line_files]
+    inputs = pad_batch(lines)
+    logits = model(inputs, training=False).numpy()
+    lengths = model.output_lengths(inputs["width"]).numpy()
+    return [(line, logits[i, : lengths[i]]) for i, line in enumerate(lines)]
+
+
+@pytest.fixture(scope="session")
 def keras_texts(model, line_files):
     """What the Keras model transcribes (the reference every export must reproduce)."""
     from keras_htr.models.recognizer import Recognizer
