@@ -1,0 +1,93 @@
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from conftest import TINY_CRNN
+from PIL import Image
+
+from keras_htr.models import build_model
+from keras_htr.models.recognizer import MODEL_ENV, Recognizer, Transcription, load_recognizer
+
+
+def png_claiming_size(width: int, height: int) -> bytes:
+    """A tiny PNG whose header announces `width` x `height` pixels (a decompression bomb)."""
+
+    def chunk(kind, data):
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+@pytest.fixture(scope="module")
+def recognizer(charset):
+    return Recognizer(build_model(TINY_CRNN, charset))
+
+
+def save(path, array):
+    Image.fromarray(array).save(path)
+    return str(path)
+
+
+def test_bad_inputs_reported_per_file_and_others_unaffected(recognizer, lines, tmp_path):
+    good = [save(tmp_path / f"good{i}.png", g) for i, g in enumerate(lines[:2])]
+    png = (tmp_path / "good0.png").read_bytes()
+    bad = {
+        "empty": tmp_path / "empty.png",
+        "truncated": tmp_path / "truncated.png",
+        "text": tmp_path / "text.png",
+        "bomb": tmp_path / "bomb.png",
+        "missing": tmp_path / "missing.png",
+    }
+    bad["empty"].write_bytes(b"")
+    bad["truncated"].write_bytes(png[: len(png) // 2])
+    bad["text"].write_bytes(b"hello, I am not an image\n")
+    bad["bomb"].write_bytes(png_claiming_size(100_000, 100_000))
+    odd = [
+        save(tmp_path / "pixel.png", np.zeros((1, 1), np.uint8)),
+        save(tmp_path / "black.png", np.zeros((40, 300), np.uint8)),
+        save(tmp_path / "white.png", np.full((40, 300), 255, np.uint8)),
+        save(tmp_path / "wide.png", np.full((24, 20_000), 255, np.uint8)),
+    ]
+    inputs = [good[0]] + [str(p) for p in bad.values()] + odd + [good[1]]
+    results = recognizer.transcribe(inputs, batch_size=3)
+
+    assert [r.source for r in results] == inputs
+    for path in bad.values():
+        result = results[inputs.index(str(path))]
+        assert result.error and str(path) in result.error and "\n" not in result.error
+        assert result.text == ""
+    for path in odd:  # an error or a transcription, never an exception
+        result = results[inputs.index(path)]
+        assert isinstance(result, Transcription)
+        assert result.error is None or path in result.error
+    alone = recognizer.transcribe(good)
+    assert [r.error for r in alone] == [None, None]
+    assert [(r.text, round(r.score, 5)) for r in alone] == [
+        (r.text, round(r.score, 5)) for r in (results[0], results[-1])
+    ]
+
+
+def test_arrays_bytes_and_beam(recognizer, lines):
+    png = io.BytesIO()
+    Image.fromarray(lines[0]).save(png, format="PNG")
+    results = recognizer.transcribe([lines[0], png.getvalue()], beam=3)
+    assert [r.source for r in results] == ["<array 0>", "<bytes 1>"]
+    assert results[0].text == results[1].text and results[0].error is None
+    assert 0.0 <= results[0].score <= 1.0
+    with pytest.raises(ValueError, match="beam"):
+        recognizer.transcribe([lines[0]], beam=0)
+
+
+def test_load_recognizer_from_env_and_clear_error_when_absent(recognizer, tmp_path, monkeypatch):
+    monkeypatch.setenv(MODEL_ENV, str(tmp_path / "nowhere.keras"))
+    with pytest.raises(FileNotFoundError, match="nowhere.keras"):
+        load_recognizer(None)
+    path = tmp_path / "model.keras"
+    recognizer.model.save(path)
+    monkeypatch.setenv(MODEL_ENV, str(path))
+    loaded = load_recognizer()
+    assert loaded.charset == recognizer.charset
