@@ -278,7 +278,9 @@ def _render_digit_mask(rng, text: str, digits: dict) -> np.ndarray:
             gh = max(1, int(round(glyph.shape[0] * scale)))
             g = Image.fromarray(glyph).resize((gw, gh), Image.BILINEAR)
             top = int(round(base - gh + rng.normal(0, h * 0.03)))
-            mask.paste(Image.fromarray(np.maximum(np.asarray(mask.crop((int(x), top, int(x) + gw, top + gh))), np.asarray(g))), (int(x), top))
+            box = (int(x), top, int(x) + gw, top + gh)
+            # Ink over ink (touching digits, a comma's tail) keeps the darker stroke.
+            mask.paste(Image.fromarray(np.maximum(np.asarray(mask.crop(box)), np.asarray(g))), box[:2])
             x += gw + h * rng.uniform(0.04, 0.25)
         elif ch == " ":
             x += h * rng.uniform(0.45, 0.8)
