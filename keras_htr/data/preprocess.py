@@ -241,7 +241,11 @@ def _ink_bounds(tf, mask):
 
 
 def _crop_to_ink(tf, ink, threshold, rows=True):
-    mask = ink > threshold
+    """`ink` without its empty margins. Isolated ink pixels (dust, speckle noise: no ink among
+    their 8 neighbours) do not count, so one speck far from the line does not widen the crop."""
+    dots = tf.cast(ink > threshold, tf.float32)[tf.newaxis, :, :, tf.newaxis]
+    neighbourhood = tf.nn.avg_pool2d(dots, 3, 1, "SAME")[0, :, :, 0] * 9.0
+    mask = (dots[0, :, :, 0] > 0) & (neighbourhood > 1.5)
     c0, c1 = _ink_bounds(tf, tf.reduce_any(mask, axis=0))
     if not rows:
         return ink[:, c0:c1]

@@ -131,6 +131,8 @@ def test_crop_margins():
     assert out.shape[1] == 160  # 100 x 20 box scaled to height 32
     no_crop = preprocess_line(img, PreprocessConfig(height=32, deslant=False, crop_margins=False, margin=0.0))
     assert no_crop.shape[1] == 128
+    img[5, 790] = img[195, 3] = 0  # isolated specks far from the line
+    assert preprocess_line(img, config).shape[1] == 160
 
 
 def _column_spread(out):
