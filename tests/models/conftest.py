@@ -38,3 +38,18 @@ TINY_CRNN = ModelConfig(
 TINY_MDLSTM = ModelConfig(
     arch="mdlstm", mdlstm=MDLSTMConfig(lstm_units=(2, 4, 8), conv_filters=(4, 8), dropout=0.0)
 )
+
+
+@pytest.fixture(scope="session")
+def texts():
+    return list(TEXTS)
+
+
+@pytest.fixture(scope="session")
+def tiny_crnn():
+    return TINY_CRNN
+
+
+@pytest.fixture(scope="session")
+def tiny_mdlstm():
+    return TINY_MDLSTM

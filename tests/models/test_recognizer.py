@@ -4,7 +4,6 @@ import zlib
 
 import numpy as np
 import pytest
-from conftest import TINY_CRNN
 from PIL import Image
 
 from keras_htr.models import build_model
@@ -23,8 +22,8 @@ def png_claiming_size(width: int, height: int) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def recognizer(charset):
-    return Recognizer(build_model(TINY_CRNN, charset))
+def recognizer(charset, tiny_crnn):
+    return Recognizer(build_model(tiny_crnn, charset))
 
 
 def save(path, array):
