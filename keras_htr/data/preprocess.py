@@ -156,6 +156,9 @@ class PreprocessConfig:
             Defaults to 0.0625 (2 pixels at height 32).
         ink_threshold: an ink value above this counts as ink when cropping margins.
             Defaults to 0.3.
+        max_width: lines wider than this after resizing are squeezed to it (a guard against
+            degenerate strips, far beyond real lines: 4096 is an aspect ratio of 128 at
+            height 32). Defaults to 4096.
     """
 
     height: int = 32
@@ -167,6 +170,7 @@ class PreprocessConfig:
     binarize: bool = False
     margin: float = 0.0625
     ink_threshold: float = 0.3
+    max_width: int = 4096
 
     def __post_init__(self):
         if not isinstance(self.height, int) or self.height < 8:
@@ -188,6 +192,11 @@ class PreprocessConfig:
             raise ValueError(
                 f"Received an invalid value for argument `margin`, expected a fraction in "
                 f"[0, 0.5), got {self.margin!r}"
+            )
+        if not isinstance(self.max_width, int) or self.max_width < self.height:
+            raise ValueError(
+                f"Received an invalid value for argument `max_width`, expected an int >= height, "
+                f"got {self.max_width!r}"
             )
         if not 0.0 < self.ink_threshold < 1.0:
             raise ValueError(
@@ -388,7 +397,7 @@ def preprocess_line(gray, config: PreprocessConfig | None = None):
     new_w = tf.cast(
         tf.round(tf.cast(width, tf.float32) * inner / tf.cast(height, tf.float32)), tf.int32
     )
-    new_w = tf.maximum(new_w, 1)
+    new_w = tf.clip_by_value(new_w, 1, config.max_width - 2 * margin)
     line = tf.image.resize(ink[..., tf.newaxis], tf.stack([inner, new_w]), antialias=True)
     line = tf.clip_by_value(line, 0.0, 1.0)
     if config.binarize:

@@ -164,3 +164,11 @@ def test_config_round_trip_and_validation():
         PreprocessConfig(height=4)
     with pytest.raises(ValueError, match="Unknown"):
         PreprocessConfig.from_config({"hieght": 32})
+    with pytest.raises(ValueError, match="max_width"):
+        PreprocessConfig(max_width=16)
+
+
+def test_degenerate_strip_is_capped_at_max_width():
+    strip = np.full((2, 300), 255, np.uint8)
+    strip[:, ::3] = 0
+    assert preprocess_line(strip, PreprocessConfig(max_width=256)).shape == (32, 256, 1)
