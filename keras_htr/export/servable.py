@@ -15,9 +15,12 @@ format `{"inputs": {"image_bytes": [...]}}` answered with `{"outputs": {...}}`.
 
 from __future__ import annotations
 
+import argparse
 import base64
 import json
 import os
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 
@@ -216,4 +219,83 @@ class LocalServable:
         }
 
 
-__all__ = ["LocalServable", "RequestError"]
+def rest_server(servable: LocalServable, host: str = "127.0.0.1", port: int = 8501) -> ThreadingHTTPServer:
+    """An HTTP server answering `POST /v1/models/<name>[/versions/<v>]:predict` and
+    `GET /v1/models/<name>` like TF Serving's REST API (call `.serve_forever()`; port 0 picks
+    a free port, see `.server_address`)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def _route(self):
+            path = self.path.split("?", 1)[0]
+            if not path.startswith("/v1/models/"):
+                raise RequestError(f"Malformed request: {self.command} {path}", status=404)
+            rest = path[len("/v1/models/") :]
+            rest, _, verb = rest.partition(":")
+            parts = rest.split("/")
+            version = parts[2] if len(parts) >= 3 and parts[1] == "versions" else None
+            if version is not None and not version.isdigit():
+                raise RequestError(f"Malformed request: {path}", status=404)
+            return parts[0], version, verb
+
+        def _answer(self, handle):
+            try:
+                status, body = 200, handle()
+            except RequestError as e:
+                status, body = e.status, {"error": str(e)}
+            except Exception as e:  # a server answers, it does not die
+                status, body = 500, {"error": f"{type(e).__name__}: {e}"}
+            data = json.dumps(body).encode("utf-8")
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_POST(self):
+            def handle():
+                name, version, verb = self._route()
+                if verb != "predict":
+                    raise RequestError(f"Only :predict is served here, got {verb!r}", status=404)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                return servable.rest_predict(body, model_name=name, version=version)
+
+            self._answer(handle)
+
+        def do_GET(self):
+            self._answer(lambda: servable.rest_status(self._route()[0]))
+
+        def log_message(self, *args):
+            pass
+
+    return ThreadingHTTPServer((host, port), Handler)
+
+
+def main(argv=None) -> int:
+    """`python -m keras_htr.export.servable saved_models/htr_line`: TF Serving's REST API,
+    in process, for trying an export without Docker (not for production)."""
+    parser = argparse.ArgumentParser(description=main.__doc__.split(":")[0])
+    parser.add_argument("path", help="a SavedModel base path or version directory")
+    parser.add_argument("--model-name", default=None, help="default: the base path's name")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8501)
+    args = parser.parse_args(argv)
+    path = os.path.normpath(args.path)
+    name = args.model_name
+    if name is None:
+        base = os.path.basename(path)
+        name = os.path.basename(os.path.dirname(path)) if base.isdigit() else base
+    server = rest_server(LocalServable(path, name), args.host, args.port)
+    host, port = server.server_address[:2]
+    print(f"serving {name!r} at http://{host}:{port}/v1/models/{name}:predict", file=sys.stderr)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+__all__ = ["LocalServable", "RequestError", "rest_server"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

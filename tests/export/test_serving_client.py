@@ -1,10 +1,8 @@
 """`Client` against stand-in TF Serving servers (REST and gRPC) on 127.0.0.1, and no server."""
 
-import json
 import socket
 import threading
 from concurrent import futures
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -19,36 +17,10 @@ def closed_port() -> int:
 
 @pytest.fixture(scope="module")
 def rest_url(servable):
-    """A tiny HTTP server speaking TF Serving's REST API, backed by the adapter."""
-    from keras_htr.export.servable import RequestError
+    """The adapter's HTTP server, speaking TF Serving's REST API on a free local port."""
+    from keras_htr.export.servable import rest_server
 
-    class Handler(BaseHTTPRequestHandler):
-        def _answer(self, fn):
-            try:
-                status, body = 200, fn()
-            except RequestError as e:
-                status, body = e.status, {"error": str(e)}
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _name(self):
-            return self.path.split("/v1/models/", 1)[1].split(":")[0].split("/")[0]
-
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            self._answer(lambda: servable.rest_predict(body, model_name=self._name()))
-
-        def do_GET(self):
-            self._answer(lambda: servable.rest_status(self._name()))
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = rest_server(servable, "127.0.0.1", 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
@@ -133,6 +105,10 @@ def test_client_status_and_arguments(rest_url):
     assert status["model_version_status"][0]["state"] == "AVAILABLE"
     with pytest.raises(ServingError, match="HTTP 404"):
         Client(rest_url, "nope").status()
+    png = encode(render_line("dog", seed=2))
+    assert Client(rest_url, "htr", version=3).transcribe([png])[0].ok
+    with pytest.raises(ServingError, match="Specific\\(htr, 2\\)"):
+        Client(rest_url, "htr", version=2).transcribe([png])
     assert Client("localhost:8500").protocol == "grpc"
     assert Client("http://localhost:8501").protocol == "rest"
     with pytest.raises(ValueError, match="argument `protocol`"):
