@@ -64,7 +64,20 @@ def convert(model, quantize: str = "none") -> bytes:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantize == "float16":
         converter.target_spec.supported_types = [tf.float16]
-    return converter.convert()
+    try:
+        return converter.convert()
+    except Exception as e:  # ConverterError: its message is pages of MLIR locations
+        errors = [
+            line.split("error: ", 1)[1]
+            for line in str(e).splitlines()
+            if "error: " in line and "Select TF ops" not in line  # Flex is not available here
+        ]
+        summary = "; ".join(dict.fromkeys(errors[:4])) or str(e)[:500]
+        raise ValueError(
+            f"Cannot convert {model.name!r} to TFLite with builtin ops only ({summary}). "
+            f"Every loop in the model must keep static shapes at batch 1 (e.g. a "
+            f"tf.TensorArray needs an `element_shape`)."
+        ) from e
 
 
 def export_tflite(model, path, quantize: str = "none") -> str:
