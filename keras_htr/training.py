@@ -53,9 +53,11 @@ class TrainConfig:
         clipnorm: gradient clipping by global norm.
         patience: epochs without a better validation CER before stopping.
         augment: augment training lines (the data layer's default augmentation).
-        jit_compile: compile the training step with XLA.
+        jit_compile: compile the training step with XLA. Off by default: on this project's
+            2-core CPU machines XLA made a CRNN step ~3.5x slower and compiled each new batch
+            width for ~60 s, where graph mode traces once (see benchmarks/train_step.py).
         cache: keep preprocessed lines in memory between epochs.
-        steps_per_epoch: batches per epoch (None: one pass over the training set).
+        steps_per_epoch: batches per epoch (None: as many as the training set fills).
         seed: seed of shuffling, augmentation and initial weights.
         verbose: Keras progress output (1: progress bar, 2: one line per epoch, 0: silent).
     """
@@ -72,7 +74,7 @@ class TrainConfig:
     clipnorm: float = 5.0
     patience: int = 8
     augment: bool = True
-    jit_compile: bool = True
+    jit_compile: bool = False
     cache: bool = True
     steps_per_epoch: Optional[int] = None
     seed: Optional[int] = 0
@@ -321,11 +323,10 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult:
         val_set, charset, preprocess_config, batch_size=config.batch_size, shuffle=False,
         cache=config.cache, unknown="ignore",
     )
-    if config.steps_per_epoch:
-        train_ds = train_ds.repeat()
-        steps = config.steps_per_epoch
-    else:
-        steps = max(1, -(-len(train_set) // config.batch_size))
+    # Width buckets make the number of batches per pass unknown up front; a repeated dataset
+    # with a fixed step count gives epochs of a known size (and a progress bar with a total).
+    train_ds = train_ds.repeat()
+    steps = config.steps_per_epoch or max(1, -(-len(train_set) // config.batch_size))
     if state is None:
         model.compile(optimizer=_optimizer(config, steps), jit_compile=config.jit_compile)
 
@@ -351,7 +352,7 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult:
             validation_data=val_ds,
             epochs=config.epochs,
             initial_epoch=initial_epoch,
-            steps_per_epoch=steps if config.steps_per_epoch else None,
+            steps_per_epoch=steps,
             callbacks=callbacks,
             verbose=config.verbose,
         )
