@@ -25,16 +25,14 @@ import tensorflow as tf
 from keras_htr.data.preprocess import DEFAULT_MAX_PIXELS, PreprocessConfig, preprocess_line
 
 # Status of each element of a batch; `STATUS_MESSAGES[status]` is the error text ("" = ok).
-OK, NOT_AN_IMAGE, TOO_LARGE, UNDECODABLE = 0, 1, 2, 3
+OK, NOT_AN_IMAGE, TOO_LARGE, UNDECODABLE, TOO_SMALL = 0, 1, 2, 3, 4
 STATUS_MESSAGES = (
     "",
     "not a PNG, JPEG, GIF or BMP image",
-    "image too large or too elongated (refused before decoding)",
+    "image too large (refused before decoding)",
     "corrupt or truncated image data",
+    "image too small for a text line (under 2 pixels high or wide)",
 )
-
-#: Widest accepted width / height ratio of a line image (a long handwritten line is ~40).
-DEFAULT_MAX_ASPECT = 200
 
 _UNKNOWN, _PNG, _JPEG, _GIF, _BMP = 0, 1, 2, 3, 4
 
@@ -158,15 +156,14 @@ def decode_lines(
     image_bytes,
     preprocess_config: PreprocessConfig,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-    max_aspect: float = DEFAULT_MAX_ASPECT,
 ) -> DecodedBatch:
     """Decode and preprocess a batch of encoded line images, skipping the bad ones.
 
     Args:
         image_bytes: string tensor (N,) of PNG, JPEG, GIF or BMP file contents.
         preprocess_config: the model's `PreprocessConfig`.
-        max_pixels: images with more pixels are refused from their header.
-        max_aspect: images wider than `max_aspect` times their height are refused.
+        max_pixels: images with more pixels are refused from their header (the line's width
+            after resizing is bounded by `preprocess_config.max_width`).
     """
     height = preprocess_config.height
     image_bytes = tf.convert_to_tensor(image_bytes, tf.string)
@@ -174,13 +171,14 @@ def decode_lines(
 
     def decode_one(index, data):
         kind, h, w = header_size(data)
-        refused = (
-            (h <= 0)
-            | (w <= 0)
-            | (h * w > max_pixels)
-            | (tf.cast(w, tf.float64) > max_aspect * tf.cast(h, tf.float64))
+        status = tf.case(
+            [
+                (kind == _UNKNOWN, lambda: NOT_AN_IMAGE),
+                (h * w > max_pixels, lambda: TOO_LARGE),
+                ((h < 2) | (w < 2), lambda: TOO_SMALL),  # as `Recognizer` refuses them
+            ],
+            default=lambda: OK,
         )
-        status = tf.where(kind == _UNKNOWN, NOT_AN_IMAGE, tf.where(refused, TOO_LARGE, OK))
         line = tf.cond(
             status == OK,
             lambda: preprocess_line(decode_gray(data), preprocess_config),

@@ -31,12 +31,7 @@ import tensorflow as tf
 
 from keras_htr.data.preprocess import DEFAULT_MAX_PIXELS
 from keras_htr.decoders.greedy import greedy_decode
-from keras_htr.export.image_bytes import (
-    DEFAULT_MAX_ASPECT,
-    OK,
-    STATUS_MESSAGES,
-    decode_lines,
-)
+from keras_htr.export.image_bytes import STATUS_MESSAGES, decode_lines
 
 SERVING_ENDPOINT = "serving_default"
 LOGITS_ENDPOINT = "logits"
@@ -57,10 +52,9 @@ def _check_model(model):
 class _Endpoints:
     """The graph functions of the two endpoints, closed over one model."""
 
-    def __init__(self, model, max_pixels: int, max_aspect: float):
+    def __init__(self, model, max_pixels: int):
         self.model = model
         self.max_pixels = max_pixels
-        self.max_aspect = max_aspect
         self.num_classes = model.charset.num_classes
         # symbols[id] is the character of id; the -1 padding is clipped to 0, the blank's "".
         self.symbols = [""] + list(model.charset.chars)
@@ -78,12 +72,7 @@ class _Endpoints:
         return tf.cond(tf.size(batch.index) > 0, run, nothing)
 
     def _decode(self, image_bytes):
-        batch = decode_lines(
-            image_bytes,
-            self.model.preprocess_config,
-            max_pixels=self.max_pixels,
-            max_aspect=self.max_aspect,
-        )
+        batch = decode_lines(image_bytes, self.model.preprocess_config, max_pixels=self.max_pixels)
         logits, lengths = self._run_model(batch)
         error = tf.gather(tf.constant(STATUS_MESSAGES), batch.status)
         return batch, logits, lengths, error
@@ -134,7 +123,6 @@ def export_savedmodel(
     version: int = 1,
     overwrite: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-    max_aspect: float = DEFAULT_MAX_ASPECT,
     verbose: bool = False,
 ) -> str:
     """Write `model` as `base_path/<version>/`, the layout TF Serving watches.
@@ -145,7 +133,6 @@ def export_savedmodel(
         version: positive integer version directory. Defaults to 1.
         overwrite: replace an existing version directory. Defaults to False.
         max_pixels: images with more pixels are refused per element, before decoding.
-        max_aspect: images wider than this many times their height are refused.
         verbose: print the endpoints as Keras does.
 
     Returns:
@@ -165,18 +152,13 @@ def export_savedmodel(
             f"Received an invalid value for argument `max_pixels`, expected a positive "
             f"integer, got {max_pixels!r}"
         )
-    if not max_aspect > 0:
-        raise ValueError(
-            f"Received an invalid value for argument `max_aspect`, expected a positive "
-            f"number, got {max_aspect!r}"
-        )
     base_path = os.fspath(base_path)
     target = os.path.join(base_path, str(version))
     if os.path.exists(target) and not overwrite:
         raise FileExistsError(f"{target} exists; pass overwrite=True (--overwrite) to replace it")
     os.makedirs(base_path, exist_ok=True)
 
-    endpoints = _Endpoints(model, max_pixels, float(max_aspect))
+    endpoints = _Endpoints(model, max_pixels)
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(SERVING_ENDPOINT, endpoints.transcribe, input_signature=[_IMAGE_BYTES])

@@ -35,6 +35,7 @@ BAD_INPUTS = {
     "bomb_jpeg": (bomb_jpeg(), "too large"),
     "truncated_png": (encode(render_line("truncated", seed=3))[:80], "corrupt"),
     "garbage_jpeg": (b"\xff\xd8\xff\xe0" + b"\x00" * 50, "corrupt"),
+    "one_pixel_high": (encode(render_line("ab", seed=4).resize((40, 1))), "too small"),
 }
 
 
