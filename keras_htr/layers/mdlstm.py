@@ -4,8 +4,8 @@ The cell at pixel (i, j) reads the state of its left neighbour (i, j-1) and of
 its upper neighbour (i-1, j). All cells on one anti-diagonal are independent,
 so the layer skews the image (row i shifted right by i) and runs a 1-D scan of
 `height + width - 1` steps, each step updating a whole diagonal for every
-direction with one batched matmul. The input projection is done once, before
-the scan. The scan is a `tf.while_loop` with a static bound, so the layer
+direction with one batched matmul of [input, left state, upper state] by the
+stacked kernels. The scan is a `tf.while_loop` with a static bound, so the layer
 compiles under `jit_compile=True`.
 
 References:
@@ -111,47 +111,55 @@ def _shift_up(s):
     return tf.concat([s[..., 1:, :], tf.zeros_like(s[..., :1, :])], axis=-2)
 
 
-def wavefront_scan(z, recurrent_kernel, valid, cell):
-    """Run the 2-D recurrence over skewed pre-activations, with a hand-written backward scan.
+def wavefront_scan(xs, kernel, recurrent_kernel, bias, valid, cell):
+    """Run the 2-D recurrence over a skewed input, with a hand-written backward scan.
 
     Args:
-        z: `(T, D, B, H, 5U)` input projections, column t of the skewed image at step t.
+        xs: `(T, D, B, H, C)` skewed inputs: step t holds anti-diagonal t.
+        kernel: `(D, C, 5U)` input kernel.
         recurrent_kernel: `(D, 2U, 5U)`, rows for the left then the upper neighbour.
-        valid: None (all valid) or `(T, 1, B, H, 1)` float, 1 on cells inside their sample.
+        bias: `(D, 5U)`.
+        valid: `(T, 1, B or 1, H, 1)` float, 1 on cells inside their sample;
+            every other cell (skew padding, image padding) is held at zero.
         cell: `GravesCell` or `BoundedCell`.
 
     Returns:
         `(h, c)`, each `(T, D, B, H, U)`.
 
-    Autodiff through `tf.while_loop` stores every intermediate of every step
-    and, under XLA, was 7x slower backward than forward. The backward scan
-    here keeps only h, c and the gate activations, computes the recurrent
-    kernel's gradient with one einsum after the loop, and runs one matmul and
-    one fused block of elementwise math per step.
+    Each step does one matmul of [x, h_left, h_up] by the stacked kernels and
+    one fused block of gate math, so no `(T, D, B, H, 5U)` projection is ever
+    stored in the forward pass. Autodiff through `tf.while_loop` stored every
+    intermediate of every step and, under XLA, ran the backward 7x slower than
+    the forward; the backward scan here keeps only h, c and the gate
+    activations, runs one matmul per step, and computes the weight and input
+    gradients with one einsum each after the loop.
     """
-    steps = tf.shape(z)[0]
-    d, batch, height = (_dim(z, a) for a in (1, 2, 3))
-    g = z.shape[-1]
+    steps = tf.shape(xs)[0]
+    d, batch, height = (_dim(xs, a) for a in (1, 2, 3))
+    channels = xs.shape[-1]
+    g = bias.shape[-1]
     u = g // NUM_GATES
-    dtype = z.dtype
+    dtype = xs.dtype
     state_shape = [d, batch, height, u]
 
     @tf.custom_gradient
-    def scan(z, recurrent_kernel):
-        z_steps = tf.TensorArray(dtype, size=steps, element_shape=z.shape[1:]).unstack(z)
-        ta = lambda: tf.TensorArray(dtype, size=steps)  # noqa: E731
-        valid_steps = None if valid is None else tf.TensorArray(dtype, size=steps).unstack(valid)
+    def scan(xs, kernel, recurrent_kernel, bias):
+        weights = tf.concat([kernel, recurrent_kernel], axis=1)  # (D, C + 2U, 5U)
+        bias_b = bias[:, None, None, :]
+        tas = lambda *xs: [tf.TensorArray(dtype, size=steps).unstack(x) for x in xs]  # noqa: E731
+        x_steps, valid_steps = tas(xs, valid)
 
         def body(t, h, c, hs, cs, acts):
-            hh = tf.reshape(tf.concat([h, _shift_down(h)], -1), [d, -1, 2 * u])
-            gates = z_steps.read(t) + tf.reshape(tf.matmul(hh, recurrent_kernel), [d, batch, height, g])
+            inputs = tf.concat([x_steps.read(t), h, _shift_down(h)], -1)
+            gates = tf.matmul(tf.reshape(inputs, [d, -1, channels + 2 * u]), weights)
+            gates = tf.reshape(gates, [d, batch, height, g]) + bias_b
             c, act = cell.forward(gates, c, _shift_down(c))
-            if valid is not None:
-                c = c * valid_steps.read(t)  # cells outside their sample stay zero
+            c = c * valid_steps.read(t)  # cells outside their sample stay zero
             h = act[..., 3 * u : 4 * u] * tf.tanh(c)
             return t + 1, h, c, hs.write(t, h), cs.write(t, c), acts.write(t, act)
 
         zeros = tf.zeros(state_shape, dtype)
+        ta = lambda: tf.TensorArray(dtype, size=steps)  # noqa: E731
         _, _, _, hs, cs, acts = tf.while_loop(
             lambda t, *_: t < steps,
             body,
@@ -166,44 +174,39 @@ def wavefront_scan(z, recurrent_kernel, valid, cell):
             # State before step t: zeros before step 0.
             prev = lambda x: tf.concat([tf.zeros_like(x[:1]), x[:-1]], 0)  # noqa: E731
             h_prev, c_prev = prev(hs), prev(cs)
-            unstack = lambda x: tf.TensorArray(dtype, size=steps).unstack(x)  # noqa: E731
-            c_ta, cp_ta, act_ta, dh_ta, dc_ta = map(unstack, (cs, c_prev, acts, dhs, dcs))
-            kernel_t = tf.transpose(recurrent_kernel, [0, 2, 1])
-            valid_back = None if valid is None else unstack(valid)
+            c_ta, cp_ta, act_ta, dh_ta, dc_ta, valid_ta = tas(cs, c_prev, acts, dhs, dcs, valid)
+            recurrent_t = tf.transpose(recurrent_kernel, [0, 2, 1])
 
-            def back(t, dh, dc, dzs):
-                t = steps - 1 - t
+            def back(k, dh, dc, dgs):
+                t = steps - 1 - k
                 dh = dh + dh_ta.read(t)
-                dc = dc + dc_ta.read(t)
                 act, c_left = act_ta.read(t), cp_ta.read(t)
-                o = act[..., 3 * u : 4 * u]
                 tc = tf.tanh(c_ta.read(t))
-                dc = dc + dh * o * (1 - tc * tc)
-                if valid is not None:
-                    dc = dc * valid_back.read(t)
+                dc = dc + dc_ta.read(t) + dh * act[..., 3 * u : 4 * u] * (1 - tc * tc)
+                dc = dc * valid_ta.read(t)
                 dgates, dc_left, dc_up = cell.backward(act, dc, dh * tc, c_left, _shift_down(c_left))
-                dhh = tf.reshape(
-                    tf.matmul(tf.reshape(dgates, [d, -1, g]), kernel_t), [d, batch, height, 2 * u]
-                )
+                dhh = tf.matmul(tf.reshape(dgates, [d, -1, g]), recurrent_t)
+                dhh = tf.reshape(dhh, [d, batch, height, 2 * u])
                 dh = dhh[..., :u] + _shift_up(dhh[..., u:])
                 dc = dc_left + _shift_up(dc_up)
-                return steps - t, dh, dc, dzs.write(t, dgates)
+                return k + 1, dh, dc, dgs.write(t, dgates)
 
-            zeros = tf.zeros(state_shape, dtype)
-            *_, dzs = tf.while_loop(
-                lambda t, *_: t < steps,
+            *_, dgs = tf.while_loop(
+                lambda k, *_: k < steps,
                 back,
-                (tf.constant(0), zeros, zeros, tf.TensorArray(dtype, size=steps)),
+                (tf.constant(0), zeros, zeros, ta()),
                 maximum_iterations=steps,
             )
-            dz = dzs.stack()
-            hh_prev = tf.concat([h_prev, _shift_down(h_prev)], -1)
-            d_kernel = tf.einsum("tdbhk,tdbhg->dkg", hh_prev, dz)
-            return dz, d_kernel
+            dgates = dgs.stack()  # (T, D, B, H, 5U)
+            inputs = tf.concat([xs, h_prev, _shift_down(h_prev)], -1)
+            d_weights = tf.einsum("tdbhk,tdbhg->dkg", inputs, dgates)
+            d_xs = tf.einsum("tdbhg,dcg->tdbhc", dgates, kernel)
+            d_bias = tf.reduce_sum(dgates, axis=[0, 2, 3])
+            return d_xs, d_weights[:, :channels], d_weights[:, channels:], d_bias
 
         return (hs, cs), grad
 
-    return scan(z, recurrent_kernel)
+    return scan(xs, kernel, recurrent_kernel, bias)
 
 
 def _dim(x, axis):
@@ -400,7 +403,7 @@ class MDLSTM2D(keras.layers.Layer):
             mask = tf.convert_to_tensor(mask)
         self._check_call_args(inputs, mask)
         dtype = inputs.dtype
-        d, u, g = self.directions, self.units, NUM_GATES * self.units
+        d, u = self.directions, self.units
         batch, height, width = (_dim(inputs, a) for a in range(3))
         steps = height + width - 1
 
@@ -419,27 +422,31 @@ class MDLSTM2D(keras.layers.Layer):
                 x = _reverse(x, 2, widths)
             return x
 
-        # Input projection for every direction and pixel, once.
-        x = tf.stack([flip(inputs, k) for k in range(d)])  # (D, B, H, W, C)
-        z = tf.einsum("dbhwc,dcg->dbhwg", x, tf.cast(self.kernel, dtype))
-        z = z + tf.cast(self.bias, dtype)[:, None, None, None, :]
-
         # Skew: row i shifted right by i, so column t holds anti-diagonal t.
-        z = tf.pad(z, [[0, 0], [0, 0], [0, 0], [0, height], [0, 0]])
-        z = tf.reshape(z, [d, batch, height * (width + height), g])[:, :, : height * steps]
-        z = tf.reshape(z, [d, batch, height, steps, g])
-        z = tf.transpose(z, [3, 0, 1, 2, 4])  # (T, D, B, H, 5U)
+        x = tf.stack([flip(inputs, k) for k in range(d)])  # (D, B, H, W, C)
+        channels = x.shape[-1]
+        x = tf.pad(x, [[0, 0], [0, 0], [0, 0], [0, height], [0, 0]])
+        x = tf.reshape(x, [d, batch, height * (width + height), channels])
+        x = tf.reshape(x[:, :, : height * steps], [d, batch, height, steps, channels])
+        x = tf.transpose(x, [3, 0, 1, 2, 4])  # (T, D, B, H, C)
 
-        valid = None
-        if mask is not None:
-            # Cell (i, t) of the skewed grid is pixel (i, t - i): valid inside the sample.
-            rows = tf.range(height)[None, None, :]
-            cols = tf.range(steps)[:, None, None] - rows
+        # Cell (i, t) of the skewed grid is pixel (i, t - i): valid inside the
+        # image (or the sample, with a mask); the rest is held at zero.
+        rows = tf.range(height)[None, None, :]
+        cols = tf.range(steps)[:, None, None] - rows
+        if mask is None:
+            valid = (cols >= 0) & (cols < width)  # (T, 1, H)
+        else:
             valid = (rows < heights[None, :, None]) & (cols < widths[None, :, None]) & (cols >= 0)
-            valid = tf.cast(valid, dtype)[:, None, :, :, None]  # (T, 1, B, H, 1)
+        valid = tf.cast(valid, dtype)[:, None, :, :, None]  # (T, 1, B or 1, H, 1)
 
         hs, cs = wavefront_scan(
-            z, tf.cast(self.recurrent_kernel, dtype), valid, CELL_CLASSES[self.cell]
+            x,
+            tf.cast(self.kernel, dtype),
+            tf.cast(self.recurrent_kernel, dtype),
+            tf.cast(self.bias, dtype),
+            valid,
+            CELL_CLASSES[self.cell],
         )
         if self.return_state:
             # Each direction ends at its sample's far corner: row h_b-1, step h_b+w_b-2.
