@@ -95,8 +95,10 @@ class _Endpoints:
         count = tf.shape(image_bytes)[0]
         at = batch.index[:, None]
         frames = tf.shape(logits)[1]
+        # Frames past a line's end hold what the model computed over padding: zero them.
+        inside = tf.sequence_mask(lengths, frames, dtype=logits.dtype)[..., None]
         return {
-            "logits": tf.scatter_nd(at, logits, tf.stack([count, frames, self.num_classes])),
+            "logits": tf.scatter_nd(at, logits * inside, tf.stack([count, frames, self.num_classes])),
             "lengths": tf.scatter_nd(at, lengths, tf.stack([count])),
             "error": error,
         }

@@ -108,6 +108,7 @@ def test_session_loader_logits_equal_keras(session_outputs, keras_logits, line_f
         got = np.array(out["logits"][i])[: len(want)]
         np.testing.assert_allclose(got, want, atol=2e-3, err_msg=path)
         np.testing.assert_array_equal(got.argmax(-1), want.argmax(-1), err_msg=path)
+        assert not np.any(np.array(out["logits"][i])[len(want) :]), path  # zero past the line
 
 
 @pytest.mark.slow
