@@ -162,7 +162,8 @@ def export_savedmodel(
 
     endpoints = _Endpoints(model, max_pixels)
     archive = keras.export.ExportArchive()
-    archive.track(model)
+    # No archive.track(model): the endpoints track the variables they use, and tracking the
+    # model as well would store every weight twice (as Keras and as tf.Variable objects).
     archive.add_endpoint(SERVING_ENDPOINT, endpoints.transcribe, input_signature=[_IMAGE_BYTES])
     archive.add_endpoint(LOGITS_ENDPOINT, endpoints.logits, input_signature=[_IMAGE_BYTES])
 

@@ -84,6 +84,9 @@ def test_layout_and_metadata(savedmodel_dir, model):
     info = read_metadata(savedmodel_dir)
     assert info["charset"] == model.charset.get_config()
     assert info["preprocess_config"]["height"] == 32
+    # Each weight is stored once (tracking the model too would store it twice).
+    data = os.path.join(savedmodel_dir, "variables", "variables.data-00000-of-00001")
+    assert os.path.getsize(data) < 1.5 * 4 * model.count_params()
     # No staging directory is left beside the version.
     assert os.listdir(os.path.dirname(savedmodel_dir)) == ["3"]
 
