@@ -33,12 +33,13 @@ NUM_GATES = 5
 
 def _sig_tanh(gates, units):
     """Activations [sigmoid(g0..o), tanh(a)] of the pre-activations, as one tensor."""
-    return tf.concat([tf.sigmoid(gates[..., : 4 * units]), tf.tanh(gates[..., 4 * units :])], -1)
+    sig, a = tf.split(gates, [4 * units, units], axis=-1)
+    return tf.concat([tf.sigmoid(sig), tf.tanh(a)], -1)
 
 
 def _pre_activation_grads(act, d_sig, d_a, units):
     """Gradient w.r.t. the pre-activations from gradients w.r.t. the activations."""
-    s, a = act[..., : 4 * units], act[..., 4 * units :]
+    s, a = tf.split(act, [4 * units, units], axis=-1)
     return tf.concat([d_sig * s * (1 - s), d_a * (1 - a * a)], -1)
 
 
@@ -101,14 +102,19 @@ class BoundedCell:
 CELL_CLASSES = {"graves": GravesCell, "bounded": BoundedCell}
 
 
+def _rows(s, start, stop):
+    """Rows `start:stop` of axis -2, written without an ellipsis (TFLite-friendly)."""
+    return s[(slice(None),) * (s.shape.rank - 2) + (slice(start, stop),)]
+
+
 def _shift_down(s):
     """Row i gets row i-1 (axis -2, zeros in row 0): each cell's upper neighbour."""
-    return tf.concat([tf.zeros_like(s[..., :1, :]), s[..., :-1, :]], axis=-2)
+    return tf.concat([tf.zeros_like(_rows(s, None, 1)), _rows(s, None, -1)], axis=-2)
 
 
 def _shift_up(s):
     """Transpose of `_shift_down`: routes gradients back to the upper neighbour."""
-    return tf.concat([s[..., 1:, :], tf.zeros_like(s[..., :1, :])], axis=-2)
+    return tf.concat([_rows(s, 1, None), tf.zeros_like(_rows(s, None, 1))], axis=-2)
 
 
 def wavefront_scan(xs, kernel, recurrent_kernel, bias, valid, cell):
@@ -155,15 +161,20 @@ def wavefront_scan(xs, kernel, recurrent_kernel, bias, valid, cell):
             gates = tf.reshape(gates, [d, batch, height, g]) + bias_b
             c, act = cell.forward(gates, c, _shift_down(c))
             c = c * valid_steps.read(t)  # cells outside their sample stay zero
-            h = act[..., 3 * u : 4 * u] * tf.tanh(c)
+            h = tf.split(act, NUM_GATES, axis=-1)[3] * tf.tanh(c)
             return t + 1, h, c, hs.write(t, h), cs.write(t, c), acts.write(t, act)
 
         zeros = tf.zeros(state_shape, dtype)
-        ta = lambda: tf.TensorArray(dtype, size=steps)  # noqa: E731
+
+        def ta(last):
+            # Explicit element shapes: TFLite's lowering of tensor lists needs them.
+            shape = [s if isinstance(s, int) else None for s in (d, batch, height, last)]
+            return tf.TensorArray(dtype, size=steps, element_shape=shape)
+
         _, _, _, hs, cs, acts = tf.while_loop(
             lambda t, *_: t < steps,
             body,
-            (tf.constant(0), zeros, zeros, ta(), ta(), ta()),
+            (tf.constant(0), zeros, zeros, ta(u), ta(u), ta(g)),
             maximum_iterations=steps,
         )
         hs, cs, acts = hs.stack(), cs.stack(), acts.stack()
@@ -194,7 +205,7 @@ def wavefront_scan(xs, kernel, recurrent_kernel, bias, valid, cell):
             *_, dgs = tf.while_loop(
                 lambda k, *_: k < steps,
                 back,
-                (tf.constant(0), zeros, zeros, ta()),
+                (tf.constant(0), zeros, zeros, ta(g)),
                 maximum_iterations=steps,
             )
             dgates = dgs.stack()  # (T, D, B, H, 5U)
@@ -464,20 +475,20 @@ class MDLSTM2D(keras.layers.Layer):
         y = tf.reshape(y, [d, batch, height * steps, u])
         y = tf.pad(y, [[0, 0], [0, 0], [0, height], [0, 0]])
         y = tf.reshape(y, [d, batch, height, width + height, u])[:, :, :, :width]
-        y = tf.stack([flip(y[k], k) for k in range(d)])  # back to image orientation
+        y = [flip(y[k], k) for k in range(d)]  # back to image orientation
 
-        outputs = self._merge(y, axis=-1)
+        outputs = self._merge(y)
         if not self.return_state:
             return outputs
-        return [outputs, self._merge(h_final, axis=-1), self._merge(c_final, axis=-1)]
+        per_direction = lambda s: tf.unstack(s, num=d)  # noqa: E731
+        return [outputs, self._merge(per_direction(h_final)), self._merge(per_direction(c_final))]
 
-    def _merge(self, per_direction, axis):
-        """Combine the leading direction axis: concat on `axis`, sum or mean."""
-        if self.merge == "sum":
-            return tf.reduce_sum(per_direction, axis=0)
-        if self.merge == "mean":
-            return tf.reduce_mean(per_direction, axis=0)
-        return tf.concat(tf.unstack(per_direction, num=self.directions), axis=axis)
+    def _merge(self, per_direction):
+        """Combine a list of per-direction tensors: concat on the last axis, sum or mean."""
+        if self.merge == "concat":
+            return tf.concat(per_direction, axis=-1)
+        total = tf.add_n(per_direction)
+        return total / len(per_direction) if self.merge == "mean" else total
 
     def compute_mask(self, inputs, mask=None):
         if not self.return_state:

@@ -254,3 +254,29 @@ def test_bad_inputs():
         MDLSTM2D(2)(np.zeros((2, 3, 4, 1), "float32"), mask=np.ones((2, 4, 3), bool))
     with pytest.raises(ValueError, match="mask of shape"):
         MDLSTM2D(2)(np.zeros((2, 3, 4, 1), "float32"), mask=np.ones((2, 3, 4, 1), bool))
+
+
+@pytest.mark.slow
+def test_tflite_batch_one_dynamic_width_matches_keras():
+    # Deployment path (DESIGN: batch 1, dynamic width, builtin ops only).
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    from keras_htr.layers import Collapse
+
+    inputs = keras.Input((4, None, 1), batch_size=1)
+    model = keras.Model(inputs, Collapse()(make_layer(directions=4, channels=1)(inputs)))
+    fn = tf.function(model, input_signature=[tf.TensorSpec((1, 4, None, 1), tf.float32)])
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    interpreter = Interpreter(
+        model_content=converter.convert(),
+        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
+    x = random_images((1, 4, 7, 1))
+    index = interpreter.get_input_details()[0]["index"]
+    interpreter.resize_tensor_input(index, x.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(index, x)
+    interpreter.invoke()
+    got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    np.testing.assert_allclose(got, model(x).numpy(), atol=1e-5)
