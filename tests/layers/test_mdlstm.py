@@ -259,7 +259,7 @@ def test_bad_inputs():
 @pytest.mark.slow
 def test_tflite_batch_one_dynamic_width_matches_keras():
     # Deployment path (DESIGN: batch 1, dynamic width, builtin ops only).
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    from ai_edge_litert.interpreter import Interpreter
 
     from keras_htr.layers import Collapse
 
@@ -268,10 +268,7 @@ def test_tflite_batch_one_dynamic_width_matches_keras():
     fn = tf.function(model, input_signature=[tf.TensorSpec((1, 4, None, 1), tf.float32)])
     converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    interpreter = Interpreter(
-        model_content=converter.convert(),
-        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
-    )
+    interpreter = Interpreter(model_content=converter.convert())
     x = random_images((1, 4, 7, 1))
     index = interpreter.get_input_details()[0]["index"]
     interpreter.resize_tensor_input(index, x.shape)
