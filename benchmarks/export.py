@@ -36,11 +36,17 @@ def parse_args(argv=None):
         "--untrained", choices=("crnn", "mdlstm"),
         help="time an untrained default-size model instead (CER is then meaningless)",
     )
-    parser.add_argument("--data", help="a dataset read_dataset reads (default: synthetic test lines)")
+    parser.add_argument(
+        "--data", help="a dataset read_dataset reads (default: synthetic test lines)"
+    )
     parser.add_argument("--lines", type=int, default=40, help="lines to use (default 40)")
-    parser.add_argument("--repeats", type=int, default=2, help="timed passes over the lines (default 2)")
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="timed passes over the lines (default 2)"
+    )
     parser.add_argument("--threads", type=int, default=None, help="LiteRT interpreter threads")
-    parser.add_argument("--workdir", help="where to write the exports (default: a temporary folder)")
+    parser.add_argument(
+        "--workdir", help="where to write the exports (default: a temporary folder)"
+    )
     return parser.parse_args(argv)
 
 
@@ -105,12 +111,17 @@ def main(argv=None) -> int:
         model = load_recognizer(keras_path).model
         label = keras_path
     lines = load_lines(args, model.charset)
-    print(f"model: {label} ({model.count_params():,} parameters), {len(lines)} lines, workdir {workdir}")
+    print(
+        f"model: {label} ({model.count_params():,} parameters), {len(lines)} lines, "
+        f"workdir {workdir}"
+    )
 
     # -- export ------------------------------------------------------------------------------
     files = {"keras": keras_path}
     t = time.perf_counter()
-    files["savedmodel"] = export_savedmodel(model, os.path.join(workdir, "htr"), version=1, overwrite=True)
+    files["savedmodel"] = export_savedmodel(
+        model, os.path.join(workdir, "htr"), version=1, overwrite=True
+    )
     print(f"SavedModel export: {time.perf_counter() - t:.1f} s")
     for q in ("none", "float16", "int8"):
         t = time.perf_counter()
@@ -121,7 +132,11 @@ def main(argv=None) -> int:
     # -- engines -----------------------------------------------------------------------------
     recognizer = Recognizer(model)
     signature = tf.saved_model.load(files["savedmodel"]).signatures["serving_default"]
-    tflites = {n: TFLiteRecognizer(files[n], num_threads=args.threads) for n in files if n.startswith("tflite")}
+    tflites = {
+        n: TFLiteRecognizer(files[n], num_threads=args.threads)
+        for n in files
+        if n.startswith("tflite")
+    }
     keras_model = tf.function(
         lambda image, width: model({"image": image, "width": width}, training=False),
         reduce_retracing=True,
@@ -131,7 +146,10 @@ def main(argv=None) -> int:
         out = signature(image_bytes=tf.constant([data]))
         return out["text"].numpy()[0].decode("utf-8")
 
-    end_to_end = {"keras": lambda d: recognizer.transcribe([d])[0].text, "savedmodel": run_savedmodel}
+    end_to_end = {
+        "keras": lambda d: recognizer.transcribe([d])[0].text,
+        "savedmodel": run_savedmodel,
+    }
     end_to_end.update({n: (lambda d, r=r: r.transcribe([d])[0].text) for n, r in tflites.items()})
 
     preprocess = tf.function(
@@ -169,7 +187,8 @@ def main(argv=None) -> int:
     truth = [text for _, text in lines]
     reference = texts["keras"]
     print()
-    print(f"{'engine':<12} {'size MB':>8} {'e2e ms':>8} {'e2e l/s':>8} {'model ms':>9} {'model l/s':>9} "
+    print(f"{'engine':<12} {'size MB':>8} {'e2e ms':>8} {'e2e l/s':>8} "
+          f"{'model ms':>9} {'model l/s':>9} "
           f"{'CER %':>7} {'CER vs keras %':>15}")
     for n in names:
         e2e = statistics.median(times[n]) * 1000
@@ -179,7 +198,8 @@ def main(argv=None) -> int:
             f"{(f'{mo:.1f}' if mo else '-'):>9} {(f'{1000 / mo:.1f}' if mo else '-'):>9} "
             f"{100 * cer(truth, texts[n]):>7.2f} {100 * cer(reference, texts[n]):>15.2f}"
         )
-    same = sum(a == b == c for a, b, c in zip(texts["keras"], texts["savedmodel"], texts["tflite_fp32"]))
+    exact = zip(texts["keras"], texts["savedmodel"], texts["tflite_fp32"])
+    same = sum(a == b == c for a, b, c in exact)
     med = {n: statistics.median(v) for n, v in model_times.items()}
     e2e = {n: statistics.median(v) for n, v in times.items()}
     print()

@@ -23,12 +23,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="savedmodel: the model's base path (the version directory goes inside); "
         "tflite: the .tflite file",
     )
-    parser.add_argument("--version", type=int, default=1, help="SavedModel version directory (default 1)")
+    parser.add_argument(
+        "--version", type=int, default=1, help="SavedModel version directory (default 1)"
+    )
     parser.add_argument(
         "--quantize", choices=("none", "float16", "int8"), default="none",
         help="TFLite weights: none (float32), float16, or int8 (dynamic range) (default none)",
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing SavedModel version")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing SavedModel version"
+    )
 
 
 def _size(path: str) -> int:
@@ -61,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
         from keras_htr.export.savedmodel import export_savedmodel
 
         try:
-            written = export_savedmodel(model, args.out, version=args.version, overwrite=args.overwrite)
+            written = export_savedmodel(
+                model, args.out, version=args.version, overwrite=args.overwrite
+            )
         except FileExistsError as e:
             print(f"{prog}: error: {e}", file=sys.stderr)
             return 1

@@ -64,7 +64,8 @@ class _Endpoints:
 
         def run():
             logits = self.model({"image": batch.image, "width": batch.width}, training=False)
-            return tf.cast(logits, tf.float32), tf.cast(self.model.output_lengths(batch.width), tf.int32)
+            lengths = self.model.output_lengths(batch.width)
+            return tf.cast(logits, tf.float32), tf.cast(lengths, tf.int32)
 
         def nothing():
             return tf.zeros([0, 0, self.num_classes]), tf.zeros([0], tf.int32)
@@ -98,7 +99,9 @@ class _Endpoints:
         # Frames past a line's end hold what the model computed over padding: zero them.
         inside = tf.sequence_mask(lengths, frames, dtype=logits.dtype)[..., None]
         return {
-            "logits": tf.scatter_nd(at, logits * inside, tf.stack([count, frames, self.num_classes])),
+            "logits": tf.scatter_nd(
+                at, logits * inside, tf.stack([count, frames, self.num_classes])
+            ),
             "lengths": tf.scatter_nd(at, lengths, tf.stack([count])),
             "error": error,
         }

@@ -41,7 +41,9 @@ def _decode_b64(value, where: str):
             raise RequestError(f"{where}: invalid base64 ({e})") from None
     if isinstance(value, str):
         return value.encode("utf-8")
-    raise RequestError(f"{where}: expected a string or {{\"b64\": ...}}, got {type(value).__name__}")
+    raise RequestError(
+        f"{where}: expected a string or {{\"b64\": ...}}, got {type(value).__name__}"
+    )
 
 
 def _to_json(name: str, value):
@@ -77,7 +79,8 @@ class LocalServable:
 
         path = os.fspath(path)
         if not os.path.exists(os.path.join(path, "saved_model.pb")):
-            versions = [int(v) for v in os.listdir(path) if v.isdigit()] if os.path.isdir(path) else []
+            names = os.listdir(path) if os.path.isdir(path) else []
+            versions = [int(v) for v in names if v.isdigit()]
             if not versions:
                 raise FileNotFoundError(f"No SavedModel and no version directory in {path}")
             self.version = max(versions)
@@ -116,7 +119,8 @@ class LocalServable:
         missing = set(expected) - set(inputs)
         if unknown or missing:
             raise RequestError(
-                f"Signature {signature_name!r} takes inputs {sorted(expected)}, got {sorted(inputs)}"
+                f"Signature {signature_name!r} takes inputs {sorted(expected)}, "
+                f"got {sorted(inputs)}"
             )
         tensors = {k: tf.constant(v, dtype=expected[k].dtype) for k, v in inputs.items()}
         try:
@@ -219,7 +223,9 @@ class LocalServable:
         }
 
 
-def rest_server(servable: LocalServable, host: str = "127.0.0.1", port: int = 8501) -> ThreadingHTTPServer:
+def rest_server(
+    servable: LocalServable, host: str = "127.0.0.1", port: int = 8501
+) -> ThreadingHTTPServer:
     """An HTTP server answering `POST /v1/models/<name>[/versions/<v>]:predict` and
     `GET /v1/models/<name>` like TF Serving's REST API (call `.serve_forever()`; port 0 picks
     a free port, see `.server_address`)."""

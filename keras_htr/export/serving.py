@@ -139,7 +139,10 @@ class Client:
     def _rest(self, url: str, body: dict | None = None) -> dict:
         data = None if body is None else json.dumps(body).encode("utf-8")
         request = urllib.request.Request(
-            url, data=data, headers={"Content-Type": "application/json"}, method="GET" if body is None else "POST"
+            url,
+            data=data,
+            headers={"Content-Type": "application/json"},
+            method="GET" if body is None else "POST",
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
@@ -160,7 +163,9 @@ class Client:
                 f"Cannot reach TF Serving at {self.url} ({reason}); is the server running?"
             ) from None
         except ValueError as e:
-            raise ServingError(f"TF Serving at {self.url} sent a response that is not JSON: {e}") from None
+            raise ServingError(
+                f"TF Serving at {self.url} sent a response that is not JSON: {e}"
+            ) from None
 
     def _grpc_stub(self):
         if self._stub is None:
@@ -169,7 +174,10 @@ class Client:
 
             channel = grpc.insecure_channel(
                 self.url,
-                options=[("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)],
+                options=[
+                    ("grpc.max_receive_message_length", 64 << 20),
+                    ("grpc.max_send_message_length", 64 << 20),
+                ],
             )
             self._stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         return self._stub
@@ -211,18 +219,25 @@ class Client:
             }
             rows = self._rest(self._model_path() + ":predict", body).get("predictions")
             if not isinstance(rows, list) or len(rows) != len(images):
-                raise ServingError(f"TF Serving at {self.url} answered without one prediction per image")
+                raise ServingError(
+                    f"TF Serving at {self.url} answered without one prediction per image"
+                )
             return rows
         outputs = self._grpc_predict(images)
         missing = {"text", "score"} - set(outputs)
         if missing:
-            raise ServingError(f"The signature {self.signature_name!r} has no outputs {sorted(missing)}")
+            raise ServingError(
+                f"The signature {self.signature_name!r} has no outputs {sorted(missing)}"
+            )
         rows = []
         for i in range(len(images)):
             row = {}
             for name, values in outputs.items():
                 value = values[i]
-                row[name] = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value.item()
+                if isinstance(value, bytes):
+                    row[name] = value.decode("utf-8", errors="replace")
+                else:
+                    row[name] = value.item()
             rows.append(row)
         return rows
 
@@ -243,10 +258,15 @@ class Client:
                 request, timeout=self.timeout
             )
         except grpc.RpcError as e:
-            raise ServingError(f"TF Serving at {self.url}: {e.code().name}: {e.details()}") from None
+            raise ServingError(
+                f"TF Serving at {self.url}: {e.code().name}: {e.details()}"
+            ) from None
         return {
             "model_version_status": [
-                {"version": str(s.version), "state": get_model_status_pb2.ModelVersionStatus.State.Name(s.state)}
+                {
+                    "version": str(s.version),
+                    "state": get_model_status_pb2.ModelVersionStatus.State.Name(s.state),
+                }
                 for s in response.model_version_status
             ]
         }

@@ -33,7 +33,8 @@ def export_shipped(model_path=None, version: int = 1) -> dict:
     stem = os.path.splitext(model_path)[0]
     written = {"savedmodel": export_savedmodel(model, stem, version=version, overwrite=True)}
     for quantize, suffix in TFLITE_VARIANTS:
-        written[f"tflite{suffix or '_fp32'}"] = export_tflite(model, f"{stem}{suffix}.tflite", quantize)
+        name = f"tflite{suffix or '_fp32'}"
+        written[name] = export_tflite(model, f"{stem}{suffix}.tflite", quantize)
     return written
 
 

@@ -173,7 +173,8 @@ class TFLiteRecognizer:
         self._interpreter = Interpreter(model_path=self.path, num_threads=num_threads)
         self._input = self._interpreter.get_input_details()[0]["index"]
         # The frozen-graph converter names outputs "Identity*"; tell them apart by rank.
-        outputs = {len(d["shape_signature"]): d["index"] for d in self._interpreter.get_output_details()}
+        details = self._interpreter.get_output_details()
+        outputs = {len(d["shape_signature"]): d["index"] for d in details}
         self._logits, self._ids, self._score = outputs[3], outputs[2], outputs[1]
         self._width = None
         self._preprocess = None

@@ -48,7 +48,9 @@ def model():
     keras.utils.set_random_seed(7)
     config = ModelConfig(
         arch="crnn",
-        crnn=CRNNConfig(conv_filters=(8, 12, 16, 16, 16), lstm_units=24, lstm_layers=1, dropout=0.0),
+        crnn=CRNNConfig(
+            conv_filters=(8, 12, 16, 16, 16), lstm_units=24, lstm_layers=1, dropout=0.0
+        ),
     )
     model = build_model(config, Charset(CHARS), PreprocessConfig(height=32))
     logits = model.get_layer("logits")

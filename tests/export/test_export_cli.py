@@ -19,14 +19,17 @@ def test_export_tflite(keras_file, tmp_path, capsys):
     from keras_htr.export import TFLiteRecognizer
 
     out = str(tmp_path / "m_int8.tflite")
-    assert main(["export", "--model", keras_file, "--format", "tflite", "--out", out, "--quantize", "int8"]) == 0
+    args = ["--model", keras_file, "--format", "tflite", "--out", out, "--quantize", "int8"]
+    assert main(["export", *args]) == 0
     assert f"wrote {out}" in capsys.readouterr().out
     assert TFLiteRecognizer(out).quantize == "int8"
 
 
 def test_savedmodel_version_exists(keras_file, tmp_path, capsys):
     (tmp_path / "htr" / "2").mkdir(parents=True)
-    code = main(["export", "--model", keras_file, "--format", "savedmodel", "--out", str(tmp_path / "htr"), "--version", "2"])
+    out = str(tmp_path / "htr")
+    args = ["--model", keras_file, "--format", "savedmodel", "--out", out, "--version", "2"]
+    code = main(["export", *args])
     assert code == 1
     assert "--overwrite" in capsys.readouterr().err
 
@@ -37,10 +40,12 @@ def test_bad_arguments(keras_file, tmp_path, capsys):
     assert e.value.code == 2
     with pytest.raises(SystemExit):
         main(["export", "--format", "tflite"])  # --out is required
-    assert main(["export", "--model", keras_file, "--format", "tflite", "--out", str(tmp_path / "m.bin")]) == 2
+    bin_out = str(tmp_path / "m.bin")
+    assert main(["export", "--model", keras_file, "--format", "tflite", "--out", bin_out]) == 2
     assert ".tflite" in capsys.readouterr().err
     assert main(["export", "--format", "savedmodel", "--out", "x", "--quantize", "int8"]) == 2
     assert "tflite only" in capsys.readouterr().err
-    assert main(["export", "--model", str(tmp_path / "nope.keras"), "--format", "tflite", "--out", str(tmp_path / "m.tflite")]) == 2
+    missing, out = str(tmp_path / "nope.keras"), str(tmp_path / "m.tflite")
+    assert main(["export", "--model", missing, "--format", "tflite", "--out", out]) == 2
     assert "nope.keras" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "m.tflite")

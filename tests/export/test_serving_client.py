@@ -40,7 +40,9 @@ def grpc_target(servable):
             try:
                 return servable.predict(request)
             except RequestError as e:
-                code = grpc.StatusCode.NOT_FOUND if e.status == 404 else grpc.StatusCode.INVALID_ARGUMENT
+                code = grpc.StatusCode.INVALID_ARGUMENT
+                if e.status == 404:
+                    code = grpc.StatusCode.NOT_FOUND
                 context.abort(code, str(e))
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
@@ -52,7 +54,9 @@ def grpc_target(servable):
 
 
 @pytest.mark.parametrize("protocol", ["rest", "grpc"])
-def test_client_transcribes_like_keras(protocol, rest_url, grpc_target, line_files, keras_texts, tmp_path):
+def test_client_transcribes_like_keras(
+    protocol, rest_url, grpc_target, line_files, keras_texts, tmp_path
+):
     from keras_htr.export.serving import Client
 
     url = rest_url if protocol == "rest" else grpc_target

@@ -14,7 +14,10 @@ def tflite_files(model, tmp_path_factory):
     from keras_htr.export import export_tflite
 
     folder = tmp_path_factory.mktemp("tflite")
-    return {q: export_tflite(model, folder / f"m_{q}.tflite", quantize=q) for q in ("none", "float16", "int8")}
+    return {
+        q: export_tflite(model, folder / f"m_{q}.tflite", quantize=q)
+        for q in ("none", "float16", "int8")
+    }
 
 
 def test_runs_on_litert_without_flex(tflite_files):
