@@ -28,11 +28,22 @@ def bomb_jpeg() -> bytes:
     return bytes(data)
 
 
+def bomb_gif_bmp():
+    """A GIF and a BMP whose headers claim 60000 x 60000 pixels."""
+    gif = bytearray(encode(render_line("ab", seed=5), "GIF"))
+    gif[6:10] = (60_000).to_bytes(2, "little") * 2
+    bmp = bytearray(encode(render_line("ab", seed=6), "BMP"))
+    bmp[18:26] = (60_000).to_bytes(4, "little") + (-60_000).to_bytes(4, "little", signed=True)
+    return bytes(gif), bytes(bmp)
+
+
 BAD_INPUTS = {
     "empty": (b"", "not a PNG"),
     "text": (b"hello, this is not an image", "not a PNG"),
     "bomb_png": (bomb_png(), "too large"),
     "bomb_jpeg": (bomb_jpeg(), "too large"),
+    "bomb_gif": (bomb_gif_bmp()[0], "too large"),
+    "bomb_bmp": (bomb_gif_bmp()[1], "too large"),
     "truncated_png": (encode(render_line("truncated", seed=3))[:80], "corrupt"),
     "garbage_jpeg": (b"\xff\xd8\xff\xe0" + b"\x00" * 50, "corrupt"),
     "one_pixel_high": (encode(render_line("ab", seed=4).resize((40, 1))), "too small"),
