@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import encode, render_line
+from export_line_images import encode, render_line
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import encode, render_line
+from export_line_images import encode, render_line
 
 
 def test_predict_request_round_trip(servable, line_files, keras_texts):

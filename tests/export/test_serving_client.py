@@ -6,7 +6,7 @@ from concurrent import futures
 
 import pytest
 
-from conftest import encode, render_line
+from export_line_images import encode, render_line
 
 
 def closed_port() -> int:

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import encode, render_line
+from export_line_images import encode, render_line
 
 
 @pytest.fixture(scope="module")
