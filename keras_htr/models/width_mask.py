@@ -50,7 +50,8 @@ class WidthMask(keras.layers.Layer):
         valid = downsampled_width(width, self.stride)
         columns = ops.arange(ops.shape(features)[2], dtype="int32")
         keep = ops.expand_dims(columns, 0) < ops.expand_dims(valid, 1)  # (B, W)
-        keep = ops.reshape(keep, (-1, 1, ops.shape(features)[2], 1))
+        # Indexing, not a reshape to (-1, ...): keeps a static batch of 1 for TFLite conversion.
+        keep = keep[:, None, :, None]
         fill = ops.cast(self.fill_value, features.dtype)
         return ops.where(keep, features, fill)
 

@@ -98,3 +98,28 @@ def test_export_arguments_are_checked(model, tmp_path):
     with pytest.raises(ValueError, match="argument `model`"):
         export_tflite(object(), tmp_path / "m.tflite")
     assert not os.listdir(tmp_path)
+
+
+def test_mdlstm_model_converts_and_matches_keras(tmp_path):
+    """The MDLSTM line model (wavefront loops, width masks) converts with builtins only too."""
+    import keras
+
+    from keras_htr import Charset
+    from keras_htr.data.preprocess import PreprocessConfig
+    from keras_htr.export import TFLiteRecognizer, export_tflite
+    from keras_htr.models import build_model
+    from keras_htr.models.config import MDLSTMConfig, ModelConfig
+
+    keras.utils.set_random_seed(3)
+    config = ModelConfig(arch="mdlstm", mdlstm=MDLSTMConfig(lstm_units=(2, 4, 8), dropout=0.0))
+    model = build_model(config, Charset("ab "), PreprocessConfig(height=32))
+    path = export_tflite(model, tmp_path / "mdlstm.tflite")
+    with open(path, "rb") as f:
+        assert b"Flex" not in f.read()
+    recognizer = TFLiteRecognizer(path)
+    rng = np.random.default_rng(0)
+    for width in (20, 57):
+        line = rng.uniform(0, 1, (32, width, 1)).astype(np.float32)
+        expected = model({"image": line[None], "width": np.array([width], np.int32)})[0]
+        logits, _, _ = recognizer.run(line)
+        np.testing.assert_allclose(logits, np.asarray(expected), atol=1e-4)
