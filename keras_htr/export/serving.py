@@ -30,14 +30,6 @@ class ServingError(RuntimeError):
     """TF Serving could not be reached, or refused the request (message from the server)."""
 
 
-def _source_name(item, index: int) -> str:
-    if isinstance(item, (str, os.PathLike)):
-        return os.fspath(item)
-    if isinstance(item, (bytes, bytearray)):
-        return f"<bytes {index}>"
-    return f"<array {index}>"
-
-
 def encode_for_server(item) -> bytes:
     """The bytes to send for a path, encoded bytes or array.
 
@@ -279,7 +271,7 @@ class Client:
         Raises:
             ServingError: the server cannot be reached or refuses the request.
         """
-        from keras_htr.models.recognizer import Transcription
+        from keras_htr.models.recognizer import Transcription, source_name
 
         if isinstance(images_or_paths, (str, os.PathLike, bytes, np.ndarray)):
             images_or_paths = [images_or_paths]
@@ -287,7 +279,7 @@ class Client:
         results = [None] * len(items)
         pending = []  # (index, bytes)
         for i, item in enumerate(items):
-            source = _source_name(item, i)
+            source = source_name(item, i)
             try:
                 pending.append((i, encode_for_server(item)))
             except Exception as e:  # unreadable file: report it, keep the others
@@ -297,7 +289,7 @@ class Client:
             chunk = pending[start : start + self.batch_size]
             rows = self.predict([data for _, data in chunk])
             for (i, _), row in zip(chunk, rows):
-                source = _source_name(items[i], i)
+                source = source_name(items[i], i)
                 error = row.get("error") or None
                 if error:
                     results[i] = Transcription(source, error=f"{source}: {error}")

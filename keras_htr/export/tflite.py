@@ -236,13 +236,13 @@ class TFLiteRecognizer:
         An input that cannot be read gives a transcription with `error` set (naming the
         source), as `Recognizer.transcribe` does; the other inputs are unaffected.
         """
-        from keras_htr.models.recognizer import MAX_LINE_WIDTH, Transcription
+        from keras_htr.models.recognizer import MAX_LINE_WIDTH, Transcription, source_name
 
         if isinstance(images_or_paths, (str, os.PathLike, bytes, np.ndarray)):
             images_or_paths = [images_or_paths]
         results = []
         for index, item in enumerate(images_or_paths):
-            source = _source_name(item, index)
+            source = source_name(item, index)
             try:
                 line = self.preprocess(item)
                 if line.shape[1] > MAX_LINE_WIDTH:
@@ -258,15 +258,6 @@ class TFLiteRecognizer:
             text = self.charset.decode([int(i) for i in ids if i > 0])
             results.append(Transcription(source, text, score))
         return results
-
-
-def _source_name(item, index: int) -> str:
-    """How a result names its input (the same convention as `Recognizer`)."""
-    if isinstance(item, (str, os.PathLike)):
-        return os.fspath(item)
-    if isinstance(item, (bytes, bytearray)):
-        return f"<bytes {index}>"
-    return f"<array {index}>"
 
 
 __all__ = ["QUANTIZATIONS", "TFLiteRecognizer", "convert", "export_tflite", "sidecar_path"]

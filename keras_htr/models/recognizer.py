@@ -38,7 +38,8 @@ class Transcription:
         return self.error is None
 
 
-def _source_name(item, index: int) -> str:
+def source_name(item, index: int) -> str:
+    """How a result names its input: the path, or `<bytes i>` / `<array i>` in memory."""
     if isinstance(item, (str, os.PathLike)):
         return os.fspath(item)
     if isinstance(item, (bytes, bytearray)):
@@ -143,7 +144,7 @@ class Recognizer:
         if isinstance(images_or_paths, (str, os.PathLike, bytes, np.ndarray)):
             images_or_paths = [images_or_paths]
         items = list(images_or_paths)
-        sources = [_source_name(item, i) for i, item in enumerate(items)]
+        sources = [source_name(item, i) for i, item in enumerate(items)]
         results: list[Optional[Transcription]] = [None] * len(items)
         bar = _progress_bar(len(items), progress)
 
