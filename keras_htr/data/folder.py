@@ -70,11 +70,7 @@ def read_image_folder(
             errors.append(ReadError(str(gt), str(e)))
             continue
         try:
-            if lazy:
-                probe_image(path)
-                image = functools.partial(load_image, path)
-            else:
-                image = load_image(path)
+            image = line_image(path, lazy)
         except ImageError as e:
             errors.append(ReadError(str(path), error_reason(e, path)))
             continue
@@ -90,6 +86,14 @@ def orphan_transcriptions(root: pathlib.Path, image_paths: set) -> list[ReadErro
         if gt not in expected:
             errors.append(ReadError(str(gt), "transcription without an image"))
     return errors
+
+
+def line_image(path, lazy: bool):
+    """The decoded image, or with `lazy` a loader for it after a cheap header check."""
+    if lazy:
+        probe_image(path)
+        return functools.partial(load_image, path)
+    return load_image(path)
 
 
 def error_reason(error: Exception, path: os.PathLike) -> str:

@@ -7,13 +7,12 @@ with `|` between words. Lines marked `err` are kept but flagged (`Sample.flagged
 
 from __future__ import annotations
 
-import functools
 import os
 import pathlib
 
 from keras_htr.charset import normalize_text
-from keras_htr.data.folder import error_reason
-from keras_htr.data.preprocess import ImageError, load_image, probe_image
+from keras_htr.data.folder import error_reason, line_image
+from keras_htr.data.preprocess import ImageError
 from keras_htr.data.sample import ReadError, Sample
 
 
@@ -53,11 +52,7 @@ def read_iam(root, lazy: bool = False) -> tuple[list[Sample], list[ReadError]]:
             errors.append(ReadError(f"{path}", "empty transcription"))
             continue
         try:
-            if lazy:
-                probe_image(path)
-                image = functools.partial(load_image, path)
-            else:
-                image = load_image(path)
+            image = line_image(path, lazy)
         except ImageError as e:
             errors.append(ReadError(str(path), error_reason(e, path)))
             continue

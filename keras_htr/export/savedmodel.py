@@ -40,15 +40,6 @@ METADATA_FILE = os.path.join("assets.extra", "keras_htr.json")
 _IMAGE_BYTES = tf.TensorSpec([None], tf.string, name="image_bytes")
 
 
-def _check_model(model):
-    for attribute in ("charset", "preprocess_config", "output_lengths"):
-        if not hasattr(model, attribute):
-            raise ValueError(
-                f"Received an invalid value for argument `model`, expected a keras_htr "
-                f"LineRecognizer (with `{attribute}`), got {type(model).__name__}"
-            )
-
-
 class _Endpoints:
     """The graph functions of the two endpoints, closed over one model."""
 
@@ -146,7 +137,9 @@ def export_savedmodel(
     The version is written to a temporary directory beside it and renamed into place, so a
     server watching `base_path` never loads a half-written version.
     """
-    _check_model(model)
+    from keras_htr.models.line_model import check_line_model
+
+    check_line_model(model)
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ValueError(
             f"Received an invalid value for argument `version`, expected a positive integer, "

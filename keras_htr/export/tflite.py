@@ -27,15 +27,6 @@ def sidecar_path(path) -> str:
     return os.fspath(path) + ".json"
 
 
-def _check_model(model):
-    for attribute in ("charset", "preprocess_config", "output_lengths"):
-        if not hasattr(model, attribute):
-            raise ValueError(
-                f"Received an invalid value for argument `model`, expected a keras_htr "
-                f"LineRecognizer (with `{attribute}`), got {type(model).__name__}"
-            )
-
-
 def convert(model, quantize: str = "none") -> bytes:
     """The TFLite flatbuffer of `model` (batch 1, dynamic width, builtin ops only)."""
     import tensorflow as tf
@@ -96,7 +87,9 @@ def export_tflite(model, path, quantize: str = "none") -> str:
 
     >>> export_tflite(model, "saved_models/htr_line_int8.tflite", quantize="int8")  # doctest: +SKIP
     """
-    _check_model(model)
+    from keras_htr.models.line_model import check_line_model
+
+    check_line_model(model)
     if quantize not in QUANTIZATIONS:
         raise ValueError(
             f"Received an invalid value for argument `quantize`, expected one of "

@@ -118,6 +118,16 @@ class LineRecognizer(keras.Model):
         return cls(**config)
 
 
+def check_line_model(model) -> None:
+    """Refuses, before any work, a model that lacks what export and decoding need."""
+    for attribute in ("charset", "preprocess_config", "output_lengths"):
+        if not hasattr(model, attribute):
+            raise ValueError(
+                f"Received an invalid value for argument `model`, expected a keras_htr "
+                f"LineRecognizer (with `{attribute}`), got {type(model).__name__}"
+            )
+
+
 def build_model(config=None, charset=None, preprocess_config=None) -> LineRecognizer:
     """A new, untrained line recognizer.
 
