@@ -17,8 +17,24 @@ def downsampled_width(width, stride: int):
     return (width + stride - 1) // stride
 
 
+class _StridedWidthLayer(keras.layers.Layer):
+    """Base of the layers below: holds the horizontal `stride` from image pixels to features."""
+
+    def __init__(self, stride: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(stride, int) or stride < 1:
+            raise ValueError(
+                f"Received an invalid value for argument `stride`, expected a positive "
+                f"integer, got {stride!r}"
+            )
+        self.stride = stride
+
+    def get_config(self):
+        return {**super().get_config(), "stride": self.stride}
+
+
 @keras.saving.register_keras_serializable(package="keras_htr")
-class WidthMask(keras.layers.Layer):
+class WidthMask(_StridedWidthLayer):
     """Sets the columns of a (B, H, W, C) feature map beyond each line's width to `fill_value`.
 
     Args:
@@ -31,13 +47,7 @@ class WidthMask(keras.layers.Layer):
     """
 
     def __init__(self, stride: int = 1, fill_value: float = 0.0, **kwargs):
-        super().__init__(**kwargs)
-        if not isinstance(stride, int) or stride < 1:
-            raise ValueError(
-                f"Received an invalid value for argument `stride`, expected a positive "
-                f"integer, got {stride!r}"
-            )
-        self.stride = stride
+        super().__init__(stride, **kwargs)
         self.fill_value = float(fill_value)
         # Accept an incoming Keras mask and end it here: the width now does its job.
         self.supports_masking = True
@@ -59,11 +69,11 @@ class WidthMask(keras.layers.Layer):
         return input_shape[0]
 
     def get_config(self):
-        return {**super().get_config(), "stride": self.stride, "fill_value": self.fill_value}
+        return {**super().get_config(), "fill_value": self.fill_value}
 
 
 @keras.saving.register_keras_serializable(package="keras_htr")
-class SequenceMask(keras.layers.Layer):
+class SequenceMask(_StridedWidthLayer):
     """Boolean (B, T) mask of the frames of a (B, T, F) sequence that lie inside each line.
 
     Args:
@@ -72,15 +82,6 @@ class SequenceMask(keras.layers.Layer):
     Call arguments:
         inputs: `[sequence (B, T, F), width (B,)]`, `width` in image pixels.
     """
-
-    def __init__(self, stride: int = 1, **kwargs):
-        super().__init__(**kwargs)
-        if not isinstance(stride, int) or stride < 1:
-            raise ValueError(
-                f"Received an invalid value for argument `stride`, expected a positive "
-                f"integer, got {stride!r}"
-            )
-        self.stride = stride
 
     def call(self, inputs):
         sequence, width = inputs
@@ -95,12 +96,9 @@ class SequenceMask(keras.layers.Layer):
         sequence = inputs[0]
         return keras.KerasTensor(tuple(sequence.shape[:2]), dtype="bool")
 
-    def get_config(self):
-        return {**super().get_config(), "stride": self.stride}
-
 
 @keras.saving.register_keras_serializable(package="keras_htr")
-class PixelMask(keras.layers.Layer):
+class PixelMask(_StridedWidthLayer):
     """Boolean (B, H, W) mask of the pixels of a feature map inside each line (for MDLSTM2D).
 
     Args:
@@ -109,15 +107,6 @@ class PixelMask(keras.layers.Layer):
     Call arguments:
         inputs: `[features (B, H, W, C), width (B,)]`, `width` in image pixels.
     """
-
-    def __init__(self, stride: int = 1, **kwargs):
-        super().__init__(**kwargs)
-        if not isinstance(stride, int) or stride < 1:
-            raise ValueError(
-                f"Received an invalid value for argument `stride`, expected a positive "
-                f"integer, got {stride!r}"
-            )
-        self.stride = stride
 
     def call(self, inputs):
         features, width = inputs
@@ -130,6 +119,3 @@ class PixelMask(keras.layers.Layer):
     def compute_output_spec(self, inputs):
         features = inputs[0]
         return keras.KerasTensor(tuple(features.shape[:3]), dtype="bool")
-
-    def get_config(self):
-        return {**super().get_config(), "stride": self.stride}
