@@ -6,7 +6,7 @@ Two latencies per line:
 
 - end to end: PNG bytes -> text (host decoding + preprocessing + model + greedy decoding; the
   SavedModel does all of it in its graph);
-- model only: a preprocessed line -> logits/ids, Keras through `tf.function` (as `Recognizer`
+- model only: a preprocessed line -> logits/ids, Keras through `tf.function` (as `Transcriber`
   runs it) vs the LiteRT interpreter; the SavedModel has no model-only entry.
 
 Also: file sizes, CER of each engine against the ground truth, and CER of each against the
@@ -90,9 +90,9 @@ def main(argv=None) -> int:
     from keras_htr.charset import Charset
     from keras_htr.data.preprocess import load_image, preprocess_line
     from keras_htr.export.savedmodel import export_savedmodel
-    from keras_htr.export.tflite import TFLiteRecognizer, export_tflite
+    from keras_htr.export.tflite import TFLiteTranscriber, export_tflite
     from keras_htr.metrics import cer
-    from keras_htr.models.recognizer import Recognizer, default_model_path, load_recognizer
+    from keras_htr.transcriber import Transcriber, default_model_path, load_transcriber
 
     workdir = args.workdir or tempfile.mkdtemp(prefix="keras_htr_export_bench_")
     if args.untrained:
@@ -108,7 +108,7 @@ def main(argv=None) -> int:
         label = f"untrained {args.untrained}"
     else:
         keras_path = args.model or str(default_model_path())
-        model = load_recognizer(keras_path).model
+        model = load_transcriber(keras_path).model
         label = keras_path
     lines = load_lines(args, model.charset)
     print(
@@ -130,10 +130,10 @@ def main(argv=None) -> int:
         print(f"TFLite {q} export: {time.perf_counter() - t:.1f} s")
 
     # -- engines -----------------------------------------------------------------------------
-    recognizer = Recognizer(model)
+    transcriber = Transcriber(model)
     signature = tf.saved_model.load(files["savedmodel"]).signatures["serving_default"]
     tflites = {
-        n: TFLiteRecognizer(files[n], num_threads=args.threads)
+        n: TFLiteTranscriber(files[n], num_threads=args.threads)
         for n in files
         if n.startswith("tflite")
     }
@@ -147,7 +147,7 @@ def main(argv=None) -> int:
         return out["text"].numpy()[0].decode("utf-8")
 
     end_to_end = {
-        "keras": lambda d: recognizer.transcribe([d])[0].text,
+        "keras": lambda d: transcriber.transcribe([d])[0].text,
         "savedmodel": run_savedmodel,
     }
     end_to_end.update({n: (lambda d, r=r: r.transcribe([d])[0].text) for n, r in tflites.items()})

@@ -26,7 +26,7 @@ from keras_htr.data.sample import Sample
 from keras_htr.data.synthetic import LineSynthesizer
 from keras_htr.metrics import ErrorRateCallback
 from keras_htr.models import ModelConfig, build_model
-from keras_htr.models.recognizer import Recognizer
+from keras_htr.transcriber import Transcriber
 
 """
 ## Read the data
@@ -81,7 +81,7 @@ val_ds = make_dataset(val_samples, charset, preprocess_config, batch_size=16, sh
 """
 ## The model
 
-`build_model` returns a `LineRecognizer`: a Keras model from `{"image", "width"}` to raw
+`build_model` returns a `LineModel`: a Keras model from `{"image", "width"}` to raw
 logits `(batch, frames, classes)`. Its `compute_loss` is CTC with per-line lengths, so
 `compile` needs no loss. The CRNN here is smaller than the default to train in minutes.
 """
@@ -118,11 +118,11 @@ print(f"best validation CER: {min(history.history['val_cer']):.3f}; model in {ru
 """
 ## Transcribe
 
-A `Recognizer` wraps the model with its own preprocessing and decoding: give it paths, encoded
+A `Transcriber` wraps the model with its own preprocessing and decoding: give it paths, encoded
 bytes or arrays; an unreadable input gets an `error`, the others are unaffected.
-`keras_htr.load_model(path)` gives the same object for a saved model.
+`keras_htr.load_transcriber(path)` gives the same object for a saved model.
 """
 
-recognizer = Recognizer(model)
-for sample, result in zip(val_samples[:5], recognizer.transcribe([s.image for s in val_samples[:5]])):
+transcriber = Transcriber(model)
+for sample, result in zip(val_samples[:5], transcriber.transcribe([s.image for s in val_samples[:5]])):
     print(f"{sample.text!r:45} -> {result.text!r} (score {result.score:.2f})")

@@ -9,12 +9,12 @@ any width. The host decodes the image and applies the same preprocessing as trai
 
 import sys
 
-from keras_htr.export.tflite import TFLiteRecognizer
+from keras_htr.export.tflite import TFLiteTranscriber
 
 
 def main(model_path, *images):
-    recognizer = TFLiteRecognizer(model_path)
-    for result in recognizer.transcribe(images):
+    transcriber = TFLiteTranscriber(model_path)
+    for result in transcriber.transcribe(images):
         if result.ok:
             print(f"{result.source}\t{result.text}\t{result.score:.3f}")
         else:

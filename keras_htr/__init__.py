@@ -1,4 +1,9 @@
-"""keras-htr: handwritten text recognition with TensorFlow/Keras."""
+"""keras-htr: handwritten text recognition with TensorFlow/Keras.
+
+- `load_model(path)`: the Keras model (a `LineModel`) saved at `path`, like
+  `keras.models.load_model`, with keras-htr's classes registered; `path=None` is the shipped model.
+- `load_transcriber(path)`: a `Transcriber` that turns images or files into `Transcription`s.
+"""
 
 __version__ = "0.1.0"
 
@@ -6,7 +11,17 @@ from keras_htr.charset import Charset  # noqa: E402
 
 
 def load_model(path=None):
-    """A recognizer ready to `.transcribe(images_or_paths)`; `path=None` is the shipped model."""
-    from keras_htr.models.recognizer import load_recognizer
+    """The Keras `LineModel` at `path` (a `.keras` file); `path=None` is the shipped model."""
+    from keras_htr.transcriber import load_line_model
 
-    return load_recognizer(path)
+    return load_line_model(path)
+
+
+def load_transcriber(path=None):
+    """A `Transcriber` ready to `.transcribe(images_or_paths)`; `path=None` is the shipped model."""
+    from keras_htr.transcriber import load_transcriber as _load
+
+    return _load(path)
+
+
+__all__ = ["Charset", "load_model", "load_transcriber"]

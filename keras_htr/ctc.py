@@ -65,7 +65,7 @@ def ctc_loss(labels, logits, logit_lengths, blank_index: int = BLANK_ID):
 class CTCLoss(keras.losses.Loss):
     """CTC as a Keras loss for models whose logits span the whole padded width.
 
-    Without per-sample lengths every frame counts; `LineRecognizer.compute_loss` passes real
+    Without per-sample lengths every frame counts; `LineModel.compute_loss` passes real
     lengths and is what `model.fit` uses. This class is for plain Keras models.
 
     Args:

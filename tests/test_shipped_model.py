@@ -30,8 +30,8 @@ def samples():
 def keras_texts(samples):
     import keras_htr
 
-    recognizer = keras_htr.load_model()  # the shipped model
-    results = recognizer.transcribe(samples[0])
+    transcriber = keras_htr.load_transcriber()  # the shipped model
+    results = transcriber.transcribe(samples[0])
     assert all(r.ok for r in results)
     return [r.text for r in results]
 
@@ -41,9 +41,9 @@ def test_shipped_model_reads_the_sample_lines(samples, keras_texts):
 
 
 def test_shipped_tflite_gives_the_keras_text(samples, keras_texts):
-    from keras_htr.export import TFLiteRecognizer
+    from keras_htr.export import TFLiteTranscriber
 
-    results = TFLiteRecognizer(SAVED / "htr_line.tflite").transcribe(samples[0])
+    results = TFLiteTranscriber(SAVED / "htr_line.tflite").transcribe(samples[0])
     assert [r.text for r in results] == keras_texts
 
 

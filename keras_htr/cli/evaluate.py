@@ -19,13 +19,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help='print {"cer", "wer", "lines"} as JSON')
 
 
-def evaluate(recognizer, samples, beam: int = 1, batch_size: int = 16, progress: bool = False, chunk: int = 256):
+def evaluate(transcriber, samples, beam: int = 1, batch_size: int = 16, progress: bool = False, chunk: int = 256):
     """(ErrorCounts, failed transcriptions) of a recognizer over samples, in chunks of lines."""
     from tqdm.auto import tqdm
 
     from keras_htr.data.preprocess import ImageError
     from keras_htr.metrics import ErrorCounts
-    from keras_htr.models.recognizer import Transcription
+    from keras_htr.results import Transcription
 
     counts, failed = ErrorCounts(), []
     bar = tqdm(total=len(samples), disable=not progress, unit="line", desc="evaluate", leave=False)
@@ -37,7 +37,7 @@ def evaluate(recognizer, samples, beam: int = 1, batch_size: int = 16, progress:
                 images.append((i, sample.image))
             except ImageError as e:
                 results[i] = Transcription(sample.source, error=str(e))
-        done = recognizer.transcribe([image for _, image in images], beam=beam, batch_size=batch_size)
+        done = transcriber.transcribe([image for _, image in images], beam=beam, batch_size=batch_size)
         for (i, _), result in zip(images, done):
             results[i] = result
         for i, sample in enumerate(part):
@@ -56,10 +56,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"keras-htr evaluate: error: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
             return 2
     from keras_htr.data import read_dataset
-    from keras_htr.models.recognizer import load_recognizer
+    from keras_htr.transcriber import load_transcriber
 
     try:
-        recognizer = load_recognizer(args.model)
+        transcriber = load_transcriber(args.model)
         samples = read_dataset(args.data, lazy=True)
     except (FileNotFoundError, ValueError, OSError) as e:
         print(f"keras-htr evaluate: error: {e}", file=sys.stderr)
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if len(samples) == 0:
         print(f"keras-htr evaluate: error: no readable lines in {args.data}", file=sys.stderr)
         return 2
-    counts, failed = evaluate(recognizer, samples, args.beam, args.batch_size, progress=not args.json)
+    counts, failed = evaluate(transcriber, samples, args.beam, args.batch_size, progress=not args.json)
     for message in failed:
         print(f"unreadable (counted as empty output): {message}", file=sys.stderr)
     if args.json:

@@ -67,14 +67,14 @@ def run(args: argparse.Namespace) -> int:
     if not paths:
         print("keras-htr transcribe: error: no image files in the given folders", file=sys.stderr)
         return 2
-    from keras_htr.models.recognizer import load_recognizer
+    from keras_htr.transcriber import load_transcriber
 
     try:
-        recognizer = load_recognizer(args.model)
+        transcriber = load_transcriber(args.model)
     except (FileNotFoundError, ValueError, OSError) as e:
         print(f"keras-htr transcribe: error: {e}", file=sys.stderr)
         return 2
-    results = recognizer.transcribe(
+    results = transcriber.transcribe(
         paths, beam=args.beam, batch_size=args.batch_size, progress=not args.quiet
     )
     for result in results:

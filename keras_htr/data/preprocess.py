@@ -31,6 +31,8 @@ from PIL import Image, ImageOps
 
 #: Largest image `load_image` decodes: a 300 dpi A3 scan is ~17 Mpx; this leaves room for 600 dpi.
 DEFAULT_MAX_PIXELS = 80_000_000
+#: Widest preprocessed line (pixels) transcribed; wider ones are reported as errors (memory).
+MAX_LINE_WIDTH = 16384
 
 
 class ImageError(ValueError):

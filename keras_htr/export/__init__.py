@@ -1,8 +1,8 @@
 """Export to SavedModel (TF Serving) and TFLite, and clients for the exported models.
 
 - `export_savedmodel(model, base_path, version)`: TF Serving layout, image bytes in, text out.
-- `export_tflite(model, path, quantize)`: LiteRT, builtin ops only; run with `TFLiteRecognizer`.
-- `keras_htr.export.serving.Client`: transcribe with a model behind TF Serving (REST or gRPC).
+- `export_tflite(model, path, quantize)`: LiteRT, builtin ops only; run with `TFLiteTranscriber`.
+- `keras_htr.export.serving.ServingClient`: transcribe with a model behind TF Serving (REST or gRPC).
 - `keras_htr.export.servable.LocalServable`: answer TF Serving requests in process.
 
 Submodules import TensorFlow; this package imports them only when a name is used.
@@ -15,8 +15,8 @@ import importlib
 _EXPORTS = {
     "export_savedmodel": "keras_htr.export.savedmodel",
     "export_tflite": "keras_htr.export.tflite",
-    "TFLiteRecognizer": "keras_htr.export.tflite",
-    "Client": "keras_htr.export.serving",
+    "TFLiteTranscriber": "keras_htr.export.tflite",
+    "ServingClient": "keras_htr.export.serving",
     "ServingError": "keras_htr.export.serving",
     "LocalServable": "keras_htr.export.servable",
 }

@@ -175,7 +175,7 @@ def decode_lines(
             [
                 (kind == _UNKNOWN, lambda: NOT_AN_IMAGE),
                 (h * w > max_pixels, lambda: TOO_LARGE),
-                ((h < 2) | (w < 2), lambda: TOO_SMALL),  # as `Recognizer` refuses them
+                ((h < 2) | (w < 2), lambda: TOO_SMALL),  # as `Transcriber` refuses them
             ],
             default=lambda: OK,
         )

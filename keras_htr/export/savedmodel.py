@@ -124,7 +124,7 @@ def export_savedmodel(
     """Write `model` as `base_path/<version>/`, the layout TF Serving watches.
 
     Args:
-        model: a keras_htr `LineRecognizer` (with `charset` and `preprocess_config`).
+        model: a keras_htr `LineModel` (with `charset` and `preprocess_config`).
         base_path: the model's base path for TF Serving (e.g. `saved_models/htr_line`).
         version: positive integer version directory. Defaults to 1.
         overwrite: replace an existing version directory. Defaults to False.

@@ -4,7 +4,7 @@ The TensorFlow Serving binary cannot be installed on every machine (not on PyPI)
 adapter stands in for it: it takes the two request forms the server takes, a gRPC
 `PredictRequest` (tensorflow-serving-api protos) and a REST `:predict` JSON body, feeds them to
 the SavedModel's signature and answers in the server's format. The tests use it to check the
-exported signatures and the `Client` end to end; it is also a quick way to try an export
+exported signatures and the `ServingClient` end to end; it is also a quick way to try an export
 without Docker. It implements the parts of the protocol keras-htr uses, not all of it.
 
 REST bodies follow https://www.tensorflow.org/tfx/serving/api_rest: row format

@@ -1,6 +1,6 @@
 """A client for a keras-htr model behind TensorFlow Serving, over REST or gRPC.
 
-`Client(url, model_name).transcribe(paths)` answers like the local `Recognizer`: one
+`ServingClient(url, model_name).transcribe(paths)` answers like the local `Transcriber`: one
 `Transcription(source, text, score, error)` per input. Images are sent as their file bytes
 when the server can decode them (PNG, JPEG, GIF, BMP); other formats (TIFF, WebP, ...) are
 decoded on the host with `load_image` and sent as PNG. A server that is down, a missing model
@@ -58,7 +58,7 @@ def encode_for_server(item) -> bytes:
     return buffer.getvalue()
 
 
-class Client:
+class ServingClient:
     """Transcribes line images with a model served by TensorFlow Serving.
 
     Args:
@@ -72,7 +72,7 @@ class Client:
 
     Example:
 
-    >>> client = Client("http://localhost:8501", "htr_line")  # doctest: +SKIP
+    >>> client = ServingClient("http://localhost:8501", "htr_line")  # doctest: +SKIP
     >>> client.transcribe(["examples/line.png"])[0].text  # doctest: +SKIP
     """
 
@@ -271,7 +271,7 @@ class Client:
         Raises:
             ServingError: the server cannot be reached or refuses the request.
         """
-        from keras_htr.models.recognizer import Transcription, source_name
+        from keras_htr.results import Transcription, source_name
 
         if isinstance(images_or_paths, (str, os.PathLike, bytes, np.ndarray)):
             images_or_paths = [images_or_paths]
@@ -298,4 +298,4 @@ class Client:
         return results
 
 
-__all__ = ["Client", "PROTOCOLS", "ServingError", "encode_for_server"]
+__all__ = ["ServingClient", "PROTOCOLS", "ServingError", "encode_for_server"]

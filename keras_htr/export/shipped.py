@@ -26,10 +26,10 @@ def export_shipped(model_path=None, version: int = 1) -> dict:
     """Write the SavedModel and the three TFLite files next to `model_path`; returns the paths."""
     from keras_htr.export.savedmodel import export_savedmodel
     from keras_htr.export.tflite import export_tflite
-    from keras_htr.models.recognizer import default_model_path, load_recognizer
+    from keras_htr.transcriber import default_model_path, load_transcriber
 
     model_path = os.fspath(model_path or default_model_path())
-    model = load_recognizer(model_path).model
+    model = load_transcriber(model_path).model
     stem = os.path.splitext(model_path)[0]
     written = {"savedmodel": export_savedmodel(model, stem, version=version, overwrite=True)}
     for quantize, suffix in TFLITE_VARIANTS:
@@ -45,18 +45,18 @@ def check(model_path, written: dict, folder) -> bool:
     from keras_htr.cli.transcribe import expand_inputs
     from keras_htr.export.servable import LocalServable
     from keras_htr.export.serving import encode_for_server
-    from keras_htr.export.tflite import TFLiteRecognizer
-    from keras_htr.models.recognizer import load_recognizer
+    from keras_htr.export.tflite import TFLiteTranscriber
+    from keras_htr.transcriber import load_transcriber
 
     paths = expand_inputs([folder])
-    texts = {"keras": [r.text for r in load_recognizer(model_path).transcribe(paths)]}
+    texts = {"keras": [r.text for r in load_transcriber(model_path).transcribe(paths)]}
     servable = LocalServable(written["savedmodel"])
     batch = [encode_for_server(p) for p in paths]
     out = servable.run("serving_default", {"image_bytes": np.array(batch, dtype=object)})
     texts["savedmodel"] = [t.decode("utf-8") for t in out["text"]]
     for name, path in written.items():
         if name.startswith("tflite"):
-            texts[name] = [r.text for r in TFLiteRecognizer(path).transcribe(paths)]
+            texts[name] = [r.text for r in TFLiteTranscriber(path).transcribe(paths)]
     exact = ("savedmodel", "tflite_fp32")
     for name, values in texts.items():
         same = sum(a == b for a, b in zip(values, texts["keras"]))
@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     parser.add_argument("--version", type=int, default=1, help="SavedModel version (default 1)")
     parser.add_argument("--check", metavar="DIR", help="line images to compare every export on")
     args = parser.parse_args(argv)
-    from keras_htr.models.recognizer import default_model_path
+    from keras_htr.transcriber import default_model_path
 
     model_path = args.model or os.fspath(default_model_path())
     if not os.path.isfile(model_path):

@@ -75,7 +75,7 @@ def export_tflite(model, path, quantize: str = "none") -> str:
     """Write `model` as a `.tflite` file plus its `<path>.json` sidecar.
 
     Args:
-        model: a keras_htr `LineRecognizer`.
+        model: a keras_htr `LineModel`.
         path: output file, ending in `.tflite`.
         quantize: "none" (float32), "float16" (weights stored as float16) or "int8"
             (dynamic-range: int8 weights, float activations).
@@ -125,7 +125,7 @@ def export_tflite(model, path, quantize: str = "none") -> str:
     return path
 
 
-class TFLiteRecognizer:
+class TFLiteTranscriber:
     """Transcribes line images with an exported `.tflite` model and `ai_edge_litert`.
 
     Preprocessing is `keras_htr.data.preprocess` (the training code), decoding is greedy
@@ -137,7 +137,7 @@ class TFLiteRecognizer:
 
     Example:
 
-    >>> rec = TFLiteRecognizer("saved_models/htr_line.tflite")  # doctest: +SKIP
+    >>> rec = TFLiteTranscriber("saved_models/htr_line.tflite")  # doctest: +SKIP
     >>> rec.transcribe(["examples/line.png"])[0].text  # doctest: +SKIP
     """
 
@@ -201,7 +201,7 @@ class TFLiteRecognizer:
         )
 
     def preprocess(self, image):
-        """A path, encoded bytes or array -> float32 (height, W, 1) line, as `Recognizer` does."""
+        """A path, encoded bytes or array -> float32 (height, W, 1) line, as `Transcriber` does."""
         import tensorflow as tf
 
         from keras_htr.data.preprocess import load_image, preprocess_line
@@ -227,9 +227,10 @@ class TFLiteRecognizer:
             images_or_paths: file paths, encoded image bytes, or uint8 gray/RGB arrays.
 
         An input that cannot be read gives a transcription with `error` set (naming the
-        source), as `Recognizer.transcribe` does; the other inputs are unaffected.
+        source), as `Transcriber.transcribe` does; the other inputs are unaffected.
         """
-        from keras_htr.models.recognizer import MAX_LINE_WIDTH, Transcription, source_name
+        from keras_htr.data.preprocess import MAX_LINE_WIDTH
+        from keras_htr.results import Transcription, source_name
 
         if isinstance(images_or_paths, (str, os.PathLike, bytes, np.ndarray)):
             images_or_paths = [images_or_paths]
@@ -253,4 +254,4 @@ class TFLiteRecognizer:
         return results
 
 
-__all__ = ["QUANTIZATIONS", "TFLiteRecognizer", "convert", "export_tflite", "sidecar_path"]
+__all__ = ["QUANTIZATIONS", "TFLiteTranscriber", "convert", "export_tflite", "sidecar_path"]

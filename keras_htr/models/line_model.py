@@ -1,4 +1,4 @@
-"""`LineRecognizer`: a line image in, CTC logits out; owns its alphabet and preprocessing.
+"""`LineModel`: a line image in, CTC logits out; owns its alphabet and preprocessing.
 
 The model is a functional `keras.Model` subclass (the KerasHub pattern): its graph is wired in
 `__init__` from a `ModelConfig`, its `get_config` holds only that config, the `Charset` and the
@@ -30,7 +30,7 @@ def _wire(arch: str):
 
 
 @keras.saving.register_keras_serializable(package="keras_htr")
-class LineRecognizer(keras.Model):
+class LineModel(keras.Model):
     """Line recognizer: `{"image": (B, height, W, 1), "width": (B,)}` -> logits (B, T, classes).
 
     Args:
@@ -40,7 +40,7 @@ class LineRecognizer(keras.Model):
 
     Example:
 
-    >>> model = LineRecognizer(ModelConfig(), Charset("ab"), PreprocessConfig(height=32))
+    >>> model = LineModel(ModelConfig(), Charset("ab"), PreprocessConfig(height=32))
     >>> model.output_lengths([13, 16]).numpy().tolist()
     [4, 4]
     """
@@ -124,12 +124,12 @@ def check_line_model(model) -> None:
         if not hasattr(model, attribute):
             raise ValueError(
                 f"Received an invalid value for argument `model`, expected a keras_htr "
-                f"LineRecognizer (with `{attribute}`), got {type(model).__name__}"
+                f"LineModel (with `{attribute}`), got {type(model).__name__}"
             )
 
 
-def build_model(config=None, charset=None, preprocess_config=None) -> LineRecognizer:
-    """A new, untrained line recognizer.
+def build_model(config=None, charset=None, preprocess_config=None) -> LineModel:
+    """A new, untrained line transcriber.
 
     Args:
         config: a `ModelConfig`, its dict, or an architecture name ("crnn" or "mdlstm");
@@ -143,4 +143,4 @@ def build_model(config=None, charset=None, preprocess_config=None) -> LineRecogn
         config = ModelConfig(arch=config)
     if charset is None:
         raise ValueError("Received an invalid value for argument `charset`, expected a Charset, got None")
-    return LineRecognizer(config, charset, preprocess_config or PreprocessConfig())
+    return LineModel(config, charset, preprocess_config or PreprocessConfig())

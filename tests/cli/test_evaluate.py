@@ -1,7 +1,7 @@
 import json
 
 from keras_htr.cli.main import main
-from keras_htr.models.recognizer import load_recognizer
+from keras_htr.transcriber import load_transcriber
 
 
 def levenshtein(a, b):
@@ -18,7 +18,7 @@ def test_json_numbers_match_hand_computed_rates(model_path, texts, make_line_fol
     # References of different lengths, so the total-edits rate differs from a mean of rates.
     references = texts + ["a b c a b c a"]
     folder = make_line_folder(tmp_path / "data", references)
-    hypotheses = [t.text for t in load_recognizer(model_path).transcribe(
+    hypotheses = [t.text for t in load_transcriber(model_path).transcribe(
         [str(folder / f"line{i}.png") for i in range(len(references))]
     )]
     cer = sum(levenshtein(r, h) for r, h in zip(references, hypotheses)) / sum(map(len, references))

@@ -78,9 +78,9 @@ def keras_logits(model, line_files):
 @pytest.fixture(scope="session")
 def keras_texts(model, line_files):
     """What the Keras model transcribes (the reference every export must reproduce)."""
-    from keras_htr.models.recognizer import Recognizer
+    from keras_htr.transcriber import Transcriber
 
-    results = Recognizer(model).transcribe(line_files)
+    results = Transcriber(model).transcribe(line_files)
     assert all(r.ok for r in results), [r.error for r in results if not r.ok]
     return [r.text for r in results]
 

@@ -16,13 +16,13 @@ def keras_file(model, tmp_path_factory):
 
 @pytest.mark.slow
 def test_export_tflite(keras_file, tmp_path, capsys):
-    from keras_htr.export import TFLiteRecognizer
+    from keras_htr.export import TFLiteTranscriber
 
     out = str(tmp_path / "m_int8.tflite")
     args = ["--model", keras_file, "--format", "tflite", "--out", out, "--quantize", "int8"]
     assert main(["export", *args]) == 0
     assert f"wrote {out}" in capsys.readouterr().out
-    assert TFLiteRecognizer(out).quantize == "int8"
+    assert TFLiteTranscriber(out).quantize == "int8"
 
 
 def test_savedmodel_version_exists(keras_file, tmp_path, capsys):

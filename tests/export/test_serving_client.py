@@ -1,4 +1,4 @@
-"""`Client` against stand-in TF Serving servers (REST and gRPC) on 127.0.0.1, and no server."""
+"""`ServingClient` against stand-in TF Serving servers (REST and gRPC) on 127.0.0.1, and no server."""
 
 import socket
 import threading
@@ -57,10 +57,10 @@ def grpc_target(servable):
 def test_client_transcribes_like_keras(
     protocol, rest_url, grpc_target, line_files, keras_texts, tmp_path
 ):
-    from keras_htr.export.serving import Client
+    from keras_htr.export.serving import ServingClient
 
     url = rest_url if protocol == "rest" else grpc_target
-    client = Client(url, "htr", protocol=protocol, batch_size=7)
+    client = ServingClient(url, "htr", protocol=protocol, batch_size=7)
     tiff = tmp_path / "line.tif"  # decoded on the host, sent as PNG
     render_line("over the dog", seed=9).save(tiff, format="TIFF")
     png = tmp_path / "line.png"
@@ -74,48 +74,48 @@ def test_client_transcribes_like_keras(
 
 
 def test_client_reports_server_side_errors_per_element(rest_url):
-    from keras_htr.export.serving import Client
+    from keras_htr.export.serving import ServingClient
 
     truncated = encode(render_line("abc", seed=4))[:100]
     good = encode(render_line("abc", seed=4))
-    results = Client(rest_url, "htr").transcribe([truncated, good])
+    results = ServingClient(rest_url, "htr").transcribe([truncated, good])
     assert not results[0].ok and "corrupt" in results[0].error and "<bytes 0>" in results[0].error
     assert results[1].ok
 
 
 @pytest.mark.parametrize("protocol", ["rest", "grpc"])
 def test_client_model_missing(protocol, rest_url, grpc_target):
-    from keras_htr.export.serving import Client, ServingError
+    from keras_htr.export.serving import ServingClient, ServingError
 
     url = rest_url if protocol == "rest" else grpc_target
     with pytest.raises(ServingError, match="Servable not found for request: Latest\\(nope\\)"):
-        Client(url, "nope", protocol=protocol).transcribe([encode(render_line("a", seed=1))])
+        ServingClient(url, "nope", protocol=protocol).transcribe([encode(render_line("a", seed=1))])
 
 
 @pytest.mark.parametrize("protocol", ["rest", "grpc"])
 def test_client_server_down(protocol):
-    from keras_htr.export.serving import Client, ServingError
+    from keras_htr.export.serving import ServingClient, ServingError
 
     url = f"127.0.0.1:{closed_port()}"
     url = "http://" + url if protocol == "rest" else url
     with pytest.raises(ServingError, match="Cannot reach TF Serving .*is the server running"):
-        Client(url, "htr", timeout=5).transcribe([encode(render_line("a", seed=1))])
+        ServingClient(url, "htr", timeout=5).transcribe([encode(render_line("a", seed=1))])
 
 
 def test_client_status_and_arguments(rest_url):
-    from keras_htr.export.serving import Client, ServingError
+    from keras_htr.export.serving import ServingClient, ServingError
 
-    status = Client(rest_url, "htr").status()
+    status = ServingClient(rest_url, "htr").status()
     assert status["model_version_status"][0]["state"] == "AVAILABLE"
     with pytest.raises(ServingError, match="HTTP 404"):
-        Client(rest_url, "nope").status()
+        ServingClient(rest_url, "nope").status()
     png = encode(render_line("dog", seed=2))
-    assert Client(rest_url, "htr", version=3).transcribe([png])[0].ok
+    assert ServingClient(rest_url, "htr", version=3).transcribe([png])[0].ok
     with pytest.raises(ServingError, match="Specific\\(htr, 2\\)"):
-        Client(rest_url, "htr", version=2).transcribe([png])
-    assert Client("localhost:8500").protocol == "grpc"
-    assert Client("http://localhost:8501").protocol == "rest"
+        ServingClient(rest_url, "htr", version=2).transcribe([png])
+    assert ServingClient("localhost:8500").protocol == "grpc"
+    assert ServingClient("http://localhost:8501").protocol == "rest"
     with pytest.raises(ValueError, match="argument `protocol`"):
-        Client("localhost:8500", protocol="soap")
+        ServingClient("localhost:8500", protocol="soap")
     with pytest.raises(ValueError, match="argument `batch_size`"):
-        Client("localhost:8500", batch_size=0)
+        ServingClient("localhost:8500", batch_size=0)

@@ -10,7 +10,7 @@ from keras_htr.data.pipeline import pad_batch
 from keras_htr.data.preprocess import PreprocessConfig, preprocess_line
 from keras_htr.decoders.greedy import greedy_decode
 from keras_htr.metrics import cer
-from keras_htr.models import LineRecognizer, build_model
+from keras_htr.models import LineModel, build_model
 
 
 def batch_of(lines, config=None):
@@ -91,13 +91,13 @@ print(json.dumps([type(model).__name__, model.charset.get_config()["chars"], [mo
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     name, chars, reloaded = __import__("json").loads(out.stdout.strip().splitlines()[-1])
-    assert name == "LineRecognizer" and chars == "".join(charset.chars)
+    assert name == "LineModel" and chars == "".join(charset.chars)
     assert reloaded == texts
 
 
 def test_config_round_trip_rebuilds_same_architecture(charset, tiny_mdlstm):
     model = build_model(tiny_mdlstm, charset, PreprocessConfig(height=32, deslant=False))
-    again = LineRecognizer.from_config(model.get_config())
+    again = LineModel.from_config(model.get_config())
     assert again.model_config == tiny_mdlstm
     assert again.preprocess_config.deslant is False
     assert [w.shape for w in again.weights] == [w.shape for w in model.weights]

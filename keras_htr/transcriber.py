@@ -1,62 +1,32 @@
-"""`Recognizer`: images or files in, text out, one result per input, bad inputs reported not raised."""
+"""`Transcriber`: images or files in, text out, one result per input, bad inputs reported not raised."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
 
-#: Environment variable naming the model `load_recognizer(None)` loads instead of the shipped one.
+from keras_htr.data.preprocess import MAX_LINE_WIDTH
+from keras_htr.results import Transcription, source_name
+
+#: Environment variable naming the model `load_transcriber(None)` loads instead of the shipped one.
 MODEL_ENV = "KERAS_HTR_MODEL"
 #: The shipped model, relative to the repository (the package's parent directory).
 SHIPPED_MODEL = Path("saved_models") / "htr_line.keras"
-#: Widest preprocessed line (pixels) transcribed; wider ones are reported as errors (memory).
-MAX_LINE_WIDTH = 16384
 
 
-@dataclasses.dataclass(frozen=True)
-class Transcription:
-    """The result for one input: `text` and `score` (confidence in [0, 1]), or an `error`.
-
-    Attributes:
-        source: the path, or `<bytes i>` / `<array i>` for in-memory inputs.
-        text: the recognised text ("" on error).
-        score: decoder confidence (see `greedy_decode` / `beam_decode`); 0.0 on error.
-        error: None, or why this input could not be transcribed.
-    """
-
-    source: str
-    text: str = ""
-    score: float = 0.0
-    error: Optional[str] = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-def source_name(item, index: int) -> str:
-    """How a result names its input: the path, or `<bytes i>` / `<array i>` in memory."""
-    if isinstance(item, (str, os.PathLike)):
-        return os.fspath(item)
-    if isinstance(item, (bytes, bytearray)):
-        return f"<bytes {index}>"
-    return f"<array {index}>"
-
-
-class Recognizer:
-    """Transcribes line images with a `LineRecognizer`, using the preprocessing it was trained with.
+class Transcriber:
+    """Transcribes line images with a `LineModel`, using the preprocessing it was trained with.
 
     Args:
-        model: a `LineRecognizer` (owns `charset` and `preprocess_config`).
+        model: a `LineModel` (owns `charset` and `preprocess_config`).
 
     Example:
 
-    >>> recognizer = load_recognizer()                       # doctest: +SKIP
-    >>> recognizer.transcribe(["examples/line1.png"])[0].text  # doctest: +SKIP
+    >>> transcriber = load_transcriber()                       # doctest: +SKIP
+    >>> transcriber.transcribe(["examples/line1.png"])[0].text  # doctest: +SKIP
     """
 
     def __init__(self, model):
@@ -193,19 +163,20 @@ def default_model_path() -> Path:
     env = os.environ.get(MODEL_ENV)
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / SHIPPED_MODEL
+    return Path(__file__).resolve().parents[1] / SHIPPED_MODEL
 
 
-def load_recognizer(path=None) -> Recognizer:
-    """A `Recognizer` for the `.keras` model at `path`; None is the shipped model.
+def load_line_model(path=None):
+    """The `LineModel` saved at `path` (a `.keras` file); None is the shipped model.
 
     Raises:
         FileNotFoundError: no model at `path` (or no shipped model), with where it looked.
+        ValueError: the file holds some other Keras model.
     """
     import keras
 
     import keras_htr.models  # noqa: F401  (registers the model's classes for deserialization)
-    from keras_htr.models.line_model import LineRecognizer
+    from keras_htr.models.line_model import LineModel
 
     model_path = Path(path) if path is not None else default_model_path()
     if not model_path.is_file():
@@ -214,9 +185,14 @@ def load_recognizer(path=None) -> Recognizer:
         )
         raise FileNotFoundError(f"No model file at {model_path}{hint}")
     model = keras.models.load_model(model_path, compile=False)
-    if not isinstance(model, LineRecognizer):
-        raise ValueError(f"{model_path}: expected a keras-htr LineRecognizer, got {type(model).__name__}")
-    return Recognizer(model)
+    if not isinstance(model, LineModel):
+        raise ValueError(f"{model_path}: expected a keras-htr LineModel, got {type(model).__name__}")
+    return model
 
 
-__all__ = ["MODEL_ENV", "Recognizer", "Transcription", "default_model_path", "load_recognizer"]
+def load_transcriber(path=None) -> Transcriber:
+    """A `Transcriber` for the `.keras` model at `path`; None is the shipped model."""
+    return Transcriber(load_line_model(path))
+
+
+__all__ = ["MODEL_ENV", "Transcriber", "default_model_path", "load_line_model", "load_transcriber"]

@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from keras_htr.models import build_model
-from keras_htr.models.recognizer import MODEL_ENV, Recognizer, Transcription, load_recognizer
+from keras_htr.results import Transcription
+from keras_htr.transcriber import MODEL_ENV, Transcriber, load_transcriber
 
 
 def png_claiming_size(width: int, height: int) -> bytes:
@@ -22,8 +23,8 @@ def png_claiming_size(width: int, height: int) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def recognizer(charset, tiny_crnn):
-    return Recognizer(build_model(tiny_crnn, charset))
+def transcriber(charset, tiny_crnn):
+    return Transcriber(build_model(tiny_crnn, charset))
 
 
 def save(path, array):
@@ -31,7 +32,7 @@ def save(path, array):
     return str(path)
 
 
-def test_bad_inputs_reported_per_file_and_others_unaffected(recognizer, lines, tmp_path):
+def test_bad_inputs_reported_per_file_and_others_unaffected(transcriber, lines, tmp_path):
     good = [save(tmp_path / f"good{i}.png", g) for i, g in enumerate(lines[:2])]
     png = (tmp_path / "good0.png").read_bytes()
     bad = {
@@ -52,7 +53,7 @@ def test_bad_inputs_reported_per_file_and_others_unaffected(recognizer, lines, t
         save(tmp_path / "wide.png", np.full((24, 20_000), 255, np.uint8)),
     ]
     inputs = [good[0]] + [str(p) for p in bad.values()] + odd + [good[1]]
-    results = recognizer.transcribe(inputs, batch_size=3)
+    results = transcriber.transcribe(inputs, batch_size=3)
 
     assert [r.source for r in results] == inputs
     for path in bad.values():
@@ -63,30 +64,30 @@ def test_bad_inputs_reported_per_file_and_others_unaffected(recognizer, lines, t
         result = results[inputs.index(path)]
         assert isinstance(result, Transcription)
         assert result.error is None or path in result.error
-    alone = recognizer.transcribe(good)
+    alone = transcriber.transcribe(good)
     assert [r.error for r in alone] == [None, None]
     assert [(r.text, round(r.score, 5)) for r in alone] == [
         (r.text, round(r.score, 5)) for r in (results[0], results[-1])
     ]
 
 
-def test_arrays_bytes_and_beam(recognizer, lines):
+def test_arrays_bytes_and_beam(transcriber, lines):
     png = io.BytesIO()
     Image.fromarray(lines[0]).save(png, format="PNG")
-    results = recognizer.transcribe([lines[0], png.getvalue()], beam=3)
+    results = transcriber.transcribe([lines[0], png.getvalue()], beam=3)
     assert [r.source for r in results] == ["<array 0>", "<bytes 1>"]
     assert results[0].text == results[1].text and results[0].error is None
     assert 0.0 <= results[0].score <= 1.0
     with pytest.raises(ValueError, match="beam"):
-        recognizer.transcribe([lines[0]], beam=0)
+        transcriber.transcribe([lines[0]], beam=0)
 
 
-def test_load_recognizer_from_env_and_clear_error_when_absent(recognizer, tmp_path, monkeypatch):
+def test_load_transcriber_from_env_and_clear_error_when_absent(transcriber, tmp_path, monkeypatch):
     monkeypatch.setenv(MODEL_ENV, str(tmp_path / "nowhere.keras"))
     with pytest.raises(FileNotFoundError, match="nowhere.keras"):
-        load_recognizer(None)
+        load_transcriber(None)
     path = tmp_path / "model.keras"
-    recognizer.model.save(path)
+    transcriber.model.save(path)
     monkeypatch.setenv(MODEL_ENV, str(path))
-    loaded = load_recognizer()
-    assert loaded.charset == recognizer.charset
+    loaded = load_transcriber()
+    assert loaded.charset == transcriber.charset
