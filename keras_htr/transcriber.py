@@ -95,7 +95,8 @@ class Transcriber:
         """One `Transcription` per input, in input order.
 
         Args:
-            images_or_paths: file paths, encoded image bytes, or uint8 gray/RGB arrays.
+            images_or_paths: file paths, encoded image bytes, or gray/RGB arrays of any dtype
+                (read like `load_image`: floats in [0, 1] or [0, 255], 16-bit, ...).
             beam: 1 for greedy decoding, N > 1 for a beam search with N beams.
             batch_size: lines run through the model together (sorted by width to limit padding).
             progress: show a tqdm progress bar on stderr.

@@ -50,13 +50,7 @@ def _mode_to_gray(image: Image.Image) -> np.ndarray:
         paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return np.asarray(Image.alpha_composite(paper, rgba).convert("L"))
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        array = np.asarray(image)
-        if mode.startswith("I;16"):
-            return (array.astype(np.uint32) * 255 // 65535).astype(np.uint8)
-        # 32-bit int or float: guess the range from the values (floats in [0, 1], else 8 or 16 bit).
-        top = float(array.max(initial=0))
-        hi = 1.0 if mode == "F" and top <= 1.0 else 255.0 if top <= 255 else 65535.0
-        return np.clip(array.astype(np.float64) / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return _to_uint8(np.asarray(image), "<image>")
     if mode == "CMYK":
         image = image.convert("RGB")
     return np.asarray(image.convert("L"))
@@ -99,7 +93,9 @@ def load_image(
     """Decode an image file to a uint8 gray array (H, W), upright, transparency on white.
 
     Args:
-        path_or_bytes: a file path, the encoded bytes of an image, or an array (returned as gray).
+        path_or_bytes: a file path, the encoded bytes of an image, or an array: gray or
+            RGB(A), of any dtype (floats in [0, 1] or [0, 255], 16-bit, bool), read like the
+            same image in uint8.
         max_pixels: images with more pixels are refused from their header, before decoding
             (decompression bombs).
 
@@ -130,15 +126,45 @@ def probe_image(path: Union[str, os.PathLike], max_pixels: int = DEFAULT_MAX_PIX
         return image.size
 
 
+def _to_uint8(array: np.ndarray, name: str) -> np.ndarray:
+    """Pixel values of any dtype -> uint8, read as the image they stand for.
+
+    The range comes from the dtype where it says it (bool: 0/255 like Pillow's mode "1";
+    16-bit unsigned: 0..65535), else from the values: floats up to 1 are in [0, 1], and other
+    values are 8-bit when they fit in 0..255, 16-bit otherwise. Clipping alone would turn a
+    [0, 1] float image black and a 16-bit one white.
+    """
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype == np.bool_:
+        return np.where(array, 255, 0).astype(np.uint8)
+    if array.dtype.kind not in "uif":
+        raise ImageError(
+            f"{name}: expected real pixel values (bool, integer or float), got dtype {array.dtype}"
+        )
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise ImageError(f"{name}: expected finite pixel values, got NaN or infinity")
+    if array.dtype.kind == "u" and array.dtype.itemsize == 2:
+        top = 65535.0
+    else:
+        peak = float(array.max(initial=0))
+        top = 1.0 if array.dtype.kind == "f" and peak <= 1.0 else 255.0 if peak <= 255 else 65535.0
+    return np.clip(array.astype(np.float64) / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
 def _array_to_gray(array: np.ndarray) -> np.ndarray:
+    """An (H, W), (H, W, 1), RGB or RGBA array of any dtype -> uint8 (H, W)."""
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
-    if array.ndim == 3 and array.shape[-1] in (3, 4):
-        return _mode_to_gray(Image.fromarray(array.astype(np.uint8)))
-    if array.ndim != 2 or array.size == 0:
-        raise ImageError(f"<array>: expected a non-empty (H, W) image, got shape {array.shape}")
-    if array.dtype != np.uint8:
-        array = np.clip(array, 0, 255).astype(np.uint8)
+    color = array.ndim == 3 and array.shape[-1] in (3, 4)
+    if not (array.ndim == 2 or color) or array.size == 0:
+        raise ImageError(
+            f"<array>: expected a non-empty (H, W), (H, W, 1), RGB or RGBA image, "
+            f"got shape {array.shape}"
+        )
+    array = _to_uint8(array, "<array>")
+    if color:
+        return _mode_to_gray(Image.fromarray(np.ascontiguousarray(array)))
     return array
 
 
@@ -255,7 +281,9 @@ def _crop_to_ink(tf, ink, threshold, rows=True):
     """`ink` without its empty margins. Isolated ink pixels (dust, speckle noise: no ink among
     their 8 neighbours) do not count, so one speck far from the line does not widen the crop."""
     dots = tf.cast(ink > threshold, tf.float32)[tf.newaxis, :, :, tf.newaxis]
-    neighbourhood = tf.nn.avg_pool2d(dots, 3, 1, "SAME")[0, :, :, 0] * 9.0
+    # A sum over the 3x3 window (zeros outside the image): an average pool with SAME padding
+    # divides by the pixels inside the image, so `* 9` overcounted at borders and corners.
+    neighbourhood = tf.nn.conv2d(dots, tf.ones([3, 3, 1, 1]), 1, "SAME")[0, :, :, 0]
     mask = (dots[0, :, :, 0] > 0) & (neighbourhood > 1.5)
     c0, c1 = _ink_bounds(tf, tf.reduce_any(mask, axis=0))
     if not rows:

@@ -46,6 +46,44 @@ def test_load_image_modes_to_gray(mode):
     assert out[10, 15] < 30 and out[0, 0] > 225
 
 
+def _gray_square():
+    gray = np.full((20, 30), 255, np.uint8)
+    gray[5:15, 10:20] = 0
+    gray[0, :6] = (1, 50, 100, 128, 200, 254)  # a few mid-tones
+    return gray
+
+
+@pytest.mark.parametrize(
+    "convert",
+    [
+        pytest.param(lambda g: g.astype(np.float32) / 255.0, id="float32_0_1"),
+        pytest.param(lambda g: g.astype(np.float64) / 255.0, id="float64_0_1"),
+        pytest.param(lambda g: g.astype(np.float32), id="float32_0_255"),
+        pytest.param(lambda g: g.astype(np.uint16) * 257, id="uint16"),
+        pytest.param(lambda g: g.astype(np.int32), id="int32_0_255"),
+        pytest.param(lambda g: g.astype(np.int32) * 257, id="int32_16bit"),
+        pytest.param(lambda g: (g.astype(np.float32) / 255.0)[..., None], id="float_hw1"),
+        pytest.param(lambda g: np.repeat(g[..., None], 3, -1) / 255.0, id="float_rgb_0_1"),
+        pytest.param(lambda g: np.repeat(g[..., None], 3, -1).astype(np.uint16) * 257, id="uint16_rgb"),
+    ],
+)
+def test_load_image_arrays_of_any_dtype_load_like_uint8(convert):
+    gray = _gray_square()
+    np.testing.assert_array_equal(load_image(convert(gray)), gray)
+
+
+def test_load_image_bool_and_bad_arrays():
+    ink = np.ones((4, 6), bool)
+    ink[1:3, 2:4] = False  # True is white paper, as in Pillow's mode "1"
+    out = load_image(ink)
+    assert out.dtype == np.uint8 and out[0, 0] == 255 and out[1, 2] == 0
+    nan = np.full((4, 6), np.nan, np.float32)
+    with pytest.raises(ImageError, match="finite"):
+        load_image(nan)
+    with pytest.raises(ImageError, match="shape"):
+        load_image(np.zeros((2, 3, 5), np.uint8))
+
+
 def test_rgba_transparent_is_white_paper():
     rgba = np.zeros((10, 10, 4), np.uint8)  # fully transparent black
     rgba[4:6, 4:6] = (0, 0, 0, 255)  # opaque ink
@@ -133,6 +171,19 @@ def test_crop_margins():
     assert no_crop.shape[1] == 128
     img[5, 790] = img[195, 3] = 0  # isolated specks far from the line
     assert preprocess_line(img, config).shape[1] == 160
+
+
+@pytest.mark.parametrize("corner", [(0, 0), (0, -1), (-1, 0), (-1, -1)])
+def test_speck_in_a_corner_does_not_widen_the_crop(corner):
+    # A corner pixel has 3 neighbours inside the image: an average over the valid pixels
+    # times 9 counted 2.25 "neighbours" for a lone speck there and kept it as ink.
+    img = np.full((40, 400), 255, np.uint8)
+    img[15:25, 150:250] = 0  # a 10 x 100 line
+    config = PreprocessConfig(height=32, deslant=False, normalize_contrast=False, margin=0.0)
+    clean = preprocess_line(img, config).numpy()
+    assert clean.shape == (32, 320, 1)
+    img[corner] = 0
+    np.testing.assert_array_equal(preprocess_line(img, config).numpy(), clean)
 
 
 def _column_spread(out):
