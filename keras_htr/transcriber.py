@@ -13,8 +13,9 @@ from keras_htr.results import Transcription, source_name
 
 #: Environment variable naming the model `load_transcriber(None)` loads instead of the shipped one.
 MODEL_ENV = "KERAS_HTR_MODEL"
-#: The shipped model, relative to the repository (the package's parent directory).
-SHIPPED_MODEL = Path("saved_models") / "htr_line.keras"
+#: The shipped model. Package data, so it installs with the package (wheel, `pip install .`,
+#: editable); `scripts/release_shipped_model.py` writes it here.
+SHIPPED_MODEL = Path(__file__).resolve().parent / "shipped" / "htr_line.keras"
 
 
 class Transcriber:
@@ -160,11 +161,11 @@ def _progress_bar(total: int, enabled: bool):
 
 
 def default_model_path() -> Path:
-    """`$KERAS_HTR_MODEL` if set, else `saved_models/htr_line.keras` in the repository."""
+    """The model used when none is given: `$KERAS_HTR_MODEL` if set, else `SHIPPED_MODEL`."""
     env = os.environ.get(MODEL_ENV)
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[1] / SHIPPED_MODEL
+    return SHIPPED_MODEL
 
 
 def load_line_model(path=None):
@@ -196,4 +197,11 @@ def load_transcriber(path=None) -> Transcriber:
     return Transcriber(load_line_model(path))
 
 
-__all__ = ["MODEL_ENV", "Transcriber", "default_model_path", "load_line_model", "load_transcriber"]
+__all__ = [
+    "MODEL_ENV",
+    "SHIPPED_MODEL",
+    "Transcriber",
+    "default_model_path",
+    "load_line_model",
+    "load_transcriber",
+]

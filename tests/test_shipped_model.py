@@ -1,4 +1,5 @@
-"""The shipped model in saved_models/: it reads the bundled sample lines, in every format it ships in.
+"""The shipped model (package data) reads the bundled sample lines, and its deployment files in
+saved_models/ (SavedModel, TFLite) give the same text.
 
 The sample lines in examples/lines/ were generated like the held-out test sets (fonts and MNIST
 digits never used in training), so this is a small held-out CER check, not a training-set one.
@@ -48,15 +49,18 @@ def test_shipped_tflite_gives_the_keras_text(samples, keras_texts):
 
 
 def test_shipped_savedmodel_gives_the_keras_text(samples, keras_texts):
-    from keras_htr.export.servable import LocalServable
+    import numpy as np
+    import tensorflow as tf
 
-    servable = LocalServable(SAVED / "htr_line", "htr_line")  # the newest version, as TF Serving
-    body = {"instances": [{"b64": _b64(p)} for p in samples[0]]}
-    predictions = servable.rest_predict(body)["predictions"]
-    assert [p["text"] for p in predictions] == keras_texts
+    newest = max((p for p in (SAVED / "htr_line").iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    serve = tf.saved_model.load(str(newest)).signatures["serving_default"]  # as TF Serving would
+    batch = np.array([Path(p).read_bytes() for p in samples[0]], dtype=object)
+    texts = [t.decode("utf-8") for t in serve(image_bytes=tf.constant(batch))["text"].numpy()]
+    assert texts == keras_texts
 
 
-def _b64(path):
-    import base64
+def test_shipped_model_is_package_data_of_a_reasonable_size():
+    from keras_htr.transcriber import SHIPPED_MODEL
 
-    return base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    assert SHIPPED_MODEL.is_file() and SHIPPED_MODEL.stat().st_size < 20_000_000
+    assert not (SAVED / "htr_line.keras").exists(), "one shipped .keras: the package's"

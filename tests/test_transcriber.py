@@ -1,12 +1,15 @@
 import io
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
+from keras_htr.charset import Charset
 from keras_htr.models import build_model
+from keras_htr.models.config import CRNNConfig, ModelConfig
 from keras_htr.results import Transcription
 from keras_htr.transcriber import MODEL_ENV, Transcriber, load_transcriber
 
@@ -22,9 +25,32 @@ def png_claiming_size(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
+TEXTS = ["abc", "cab", "bca a", "ab ba", "cc ab"]
+TINY_CRNN = ModelConfig(
+    arch="crnn",
+    crnn=CRNNConfig(
+        conv_filters=(8, 16, 16), pool_sizes=((2, 2), (2, 2), (2, 1)), lstm_units=32,
+        lstm_layers=1, dropout=0.0,
+    ),
+)
+
+
+def render_line(text: str) -> np.ndarray:
+    """uint8 (H, W) dark text on white paper."""
+    font = ImageFont.load_default(size=28)
+    image = Image.new("L", (24 + 18 * len(text), 44), 255)
+    ImageDraw.Draw(image).text((12, 6), text, font=font, fill=0)
+    return np.asarray(image)
+
+
 @pytest.fixture(scope="module")
-def transcriber(charset, tiny_crnn):
-    return Transcriber(build_model(tiny_crnn, charset))
+def lines():
+    return [render_line(t) for t in TEXTS]
+
+
+@pytest.fixture(scope="module")
+def transcriber():
+    return Transcriber(build_model(TINY_CRNN, Charset.from_texts(TEXTS)))
 
 
 def save(path, array):
@@ -91,3 +117,14 @@ def test_load_transcriber_from_env_and_clear_error_when_absent(transcriber, tmp_
     monkeypatch.setenv(MODEL_ENV, str(path))
     loaded = load_transcriber()
     assert loaded.charset == transcriber.charset
+
+
+def test_default_model_is_the_package_data_unless_the_env_names_one(tmp_path, monkeypatch):
+    import keras_htr
+    from keras_htr.transcriber import SHIPPED_MODEL, default_model_path
+
+    monkeypatch.delenv(MODEL_ENV, raising=False)
+    assert default_model_path() == SHIPPED_MODEL
+    assert SHIPPED_MODEL.parent.parent == Path(keras_htr.__file__).resolve().parent
+    monkeypatch.setenv(MODEL_ENV, str(tmp_path / "mine.keras"))
+    assert default_model_path() == tmp_path / "mine.keras"

@@ -7,7 +7,6 @@ one at a time (a large dataset need not fit in memory).
 from __future__ import annotations
 
 import argparse
-import collections
 import sys
 
 
@@ -17,59 +16,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def summarize(dataset, progress: bool = False) -> dict:
-    """Counts and size statistics of a `LineDataset`; images that fail to decode become errors."""
-    import numpy as np
-
-    from keras_htr.data.preprocess import ImageError
-    from keras_htr.data.sample import ReadError
-
-    chars = collections.Counter()
-    heights, widths, errors = [], [], list(dataset.errors)
-    flagged = 0
-    samples = dataset
-    if progress:
-        from tqdm import tqdm
-
-        samples = tqdm(dataset, desc="reading", unit="line")
-    for sample in samples:
-        try:
-            image = sample.image
-        except ImageError as e:
-            errors.append(ReadError(sample.source, str(e)))
-            continue
-        heights.append(image.shape[0])
-        widths.append(image.shape[1])
-        chars.update(sample.text)
-        flagged += sample.flagged
-
-    def stats(values):
-        if not values:
-            return None
-        v = np.asarray(values)
-        return {"min": int(v.min()), "median": float(np.median(v)), "mean": float(v.mean()), "max": int(v.max())}
-
-    return {
-        "format": dataset.format,
-        "lines": len(heights),
-        "flagged": flagged,
-        "characters": sum(chars.values()),
-        "alphabet": dict(sorted(chars.items(), key=lambda kv: (-kv[1], kv[0]))),
-        "height": stats(heights),
-        "width": stats(widths),
-        "errors": errors,
-    }
-
-
 def run(args: argparse.Namespace) -> int:
-    from keras_htr.data import read_dataset
+    from keras_htr.data.read import read_dataset, summarize_dataset
 
     try:
         dataset = read_dataset(args.path, lazy=True, skip_flagged=args.skip_flagged)
     except (FileNotFoundError, ValueError) as e:
         print(f"keras-htr dataset: {e}", file=sys.stderr)
         return 2
-    summary = summarize(dataset, progress=not args.quiet)
+    summary = summarize_dataset(dataset, progress=not args.quiet)
     print(f"format:      {summary['format']}")
     print(f"lines:       {summary['lines']}" + (f" ({summary['flagged']} flagged err)" if summary["flagged"] else ""))
     print(f"characters:  {summary['characters']}")

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,21 +22,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beam", type=int, default=1, help="beam width (default 1: greedy)")
     parser.add_argument("--batch-size", type=int, default=16, help="lines per batch (default 16)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def expand_inputs(inputs) -> list[str]:
-    """Files as given, folders replaced by their image files (recursively, sorted by path)."""
-    from keras_htr.data.folder import is_image_file
-
-    paths = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and is_image_file(p))
-            paths.extend(os.fspath(p) for p in found)
-        else:
-            paths.append(os.fspath(path))
-    return paths
 
 
 def format_result(result, fmt: str) -> str:
@@ -63,7 +46,9 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, name) < 1:
             print(f"keras-htr transcribe: error: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
             return 2
-    paths = expand_inputs(args.inputs)
+    from keras_htr.data.read import list_images
+
+    paths = list_images(args.inputs)
     if not paths:
         print("keras-htr transcribe: error: no image files in the given folders", file=sys.stderr)
         return 2

@@ -1,7 +1,13 @@
-"""`read_dataset`: one entry point that detects the format of a dataset path and reads it."""
+"""Reading what a user points at: a dataset of any format, or image files and folders.
+
+- `read_dataset(path)`: detects the format of a dataset path and reads its lines.
+- `summarize_dataset(dataset)`: line, character and size counts, and every unreadable file.
+- `list_images(paths)`: image files as given, folders replaced by the images inside.
+"""
 
 from __future__ import annotations
 
+import collections
 import os
 import pathlib
 
@@ -94,3 +100,87 @@ def _read_xml_files(paths, lazy):
             images.add(image_path)
     kind = None if not kinds else kinds.pop() if len(kinds) == 1 else "mixed"
     return samples, errors, kind, images
+
+
+def summarize_dataset(dataset: LineDataset, progress: bool = False) -> dict:
+    """Counts and image size statistics of a dataset, decoding each image once.
+
+    Lazily read datasets only checked image headers; decoding here finds the corrupt images
+    too, so they are reported with the read errors instead of failing a training run later.
+
+    Args:
+        dataset: a `LineDataset`, e.g. from `read_dataset(path, lazy=True)`.
+        progress: show a tqdm progress bar on stderr.
+
+    Returns:
+        A dict: `format`, `lines` (decoded), `flagged`, `characters`, `alphabet` (symbol ->
+        count, most frequent first), `height` and `width` (`min`, `median`, `mean`, `max`, or
+        None without lines) and `errors` (`ReadError`s: the dataset's, then undecodable images).
+    """
+    import numpy as np
+
+    from keras_htr.data.preprocess import ImageError
+
+    chars = collections.Counter()
+    heights, widths, errors = [], [], list(dataset.errors)
+    flagged = 0
+    samples = dataset
+    if progress:
+        from tqdm.auto import tqdm
+
+        samples = tqdm(dataset, desc="reading", unit="line")
+    for sample in samples:
+        try:
+            image = sample.image
+        except ImageError as e:
+            errors.append(ReadError(sample.source, str(e)))
+            continue
+        heights.append(image.shape[0])
+        widths.append(image.shape[1])
+        chars.update(sample.text)
+        flagged += sample.flagged
+
+    def stats(values):
+        if not values:
+            return None
+        v = np.asarray(values)
+        return {
+            "min": int(v.min()),
+            "median": float(np.median(v)),
+            "mean": float(v.mean()),
+            "max": int(v.max()),
+        }
+
+    return {
+        "format": dataset.format,
+        "lines": len(heights),
+        "flagged": flagged,
+        "characters": sum(chars.values()),
+        "alphabet": dict(sorted(chars.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "height": stats(heights),
+        "width": stats(widths),
+        "errors": errors,
+    }
+
+
+def list_images(paths) -> list[str]:
+    """Files as given, folders replaced by their image files (recursively, sorted by path).
+
+    A file is kept even if it is not an image (or does not exist), so that whoever reads it
+    reports it instead of it silently disappearing.
+
+    Args:
+        paths: file and folder paths.
+
+    Returns:
+        A list of file paths, in the order given.
+    """
+    found = []
+    for item in paths:
+        path = pathlib.Path(os.fspath(item))
+        if path.is_dir():
+            images = sorted(p for p in path.rglob("*") if p.is_file() and folder.is_image_file(p))
+            found.extend(os.fspath(p) for p in images)
+        else:
+            found.append(os.fspath(path))
+    return found

@@ -3,7 +3,6 @@
 - `export_savedmodel(model, base_path, version)`: TF Serving layout, image bytes in, text out.
 - `export_tflite(model, path, quantize)`: LiteRT, builtin ops only; run with `TFLiteTranscriber`.
 - `keras_htr.export.serving.ServingClient`: transcribe with a model behind TF Serving (REST or gRPC).
-- `keras_htr.export.servable.LocalServable`: answer TF Serving requests in process.
 
 Submodules import TensorFlow; this package imports them only when a name is used.
 """
@@ -18,7 +17,6 @@ _EXPORTS = {
     "TFLiteTranscriber": "keras_htr.export.tflite",
     "ServingClient": "keras_htr.export.serving",
     "ServingError": "keras_htr.export.serving",
-    "LocalServable": "keras_htr.export.servable",
 }
 
 

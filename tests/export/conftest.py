@@ -94,6 +94,6 @@ def savedmodel_dir(model, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def servable(savedmodel_dir):
-    from keras_htr.export.servable import LocalServable
+    from local_servable import LocalServable
 
     return LocalServable(savedmodel_dir, model_name="htr")

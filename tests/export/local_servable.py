@@ -1,11 +1,13 @@
 """Answer TF Serving's Predict API from an exported SavedModel, in process.
 
-The TensorFlow Serving binary cannot be installed on every machine (not on PyPI), so this
-adapter stands in for it: it takes the two request forms the server takes, a gRPC
-`PredictRequest` (tensorflow-serving-api protos) and a REST `:predict` JSON body, feeds them to
-the SavedModel's signature and answers in the server's format. The tests use it to check the
-exported signatures and the `ServingClient` end to end; it is also a quick way to try an export
-without Docker. It implements the parts of the protocol keras-htr uses, not all of it.
+A test helper, not part of the package. The TensorFlow Serving binary cannot be installed on
+these machines (not on PyPI), so this adapter stands in for it: it takes the two request forms
+the server takes, a gRPC `PredictRequest` (tensorflow-serving-api protos) and a REST
+`:predict` JSON body, feeds them to the SavedModel's signature and answers in the server's
+format. The tests use it to check the exported signatures and the `ServingClient` end to end.
+From a source checkout it also tries an export without Docker:
+`python tests/export/local_servable.py saved_models/htr_line --port 8501`. It implements the
+parts of the protocol keras-htr uses, not all of it.
 
 REST bodies follow https://www.tensorflow.org/tfx/serving/api_rest: row format
 `{"signature_name": ..., "instances": [{"b64": ...}, ...]}` (or `[{"image_bytes": {"b64": ...}}]`)
@@ -277,7 +279,7 @@ def rest_server(
 
 
 def main(argv=None) -> int:
-    """`python -m keras_htr.export.servable saved_models/htr_line`: TF Serving's REST API,
+    """`python tests/export/local_servable.py saved_models/htr_line`: TF Serving's REST API,
     in process, for trying an export without Docker (not for production)."""
     parser = argparse.ArgumentParser(description=main.__doc__.split(":")[0])
     parser.add_argument("path", help="a SavedModel base path or version directory")

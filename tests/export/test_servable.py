@@ -64,7 +64,7 @@ def test_rest_row_and_columnar_bodies(servable, line_files, keras_texts):
 
 
 def test_rest_bad_element_and_bad_requests(servable):
-    from keras_htr.export.servable import RequestError
+    from local_servable import RequestError
 
     png = base64.b64encode(encode(render_line("abc", seed=5))).decode()
     junk = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40).decode()

@@ -18,7 +18,7 @@ def closed_port() -> int:
 @pytest.fixture(scope="module")
 def rest_url(servable):
     """The adapter's HTTP server, speaking TF Serving's REST API on a free local port."""
-    from keras_htr.export.servable import rest_server
+    from local_servable import rest_server
 
     server = rest_server(servable, "127.0.0.1", 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -33,7 +33,7 @@ def grpc_target(servable):
     import grpc
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-    from keras_htr.export.servable import RequestError
+    from local_servable import RequestError
 
     class Service(prediction_service_pb2_grpc.PredictionServiceServicer):
         def Predict(self, request, context):
