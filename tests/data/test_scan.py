@@ -1,9 +1,13 @@
+import importlib
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from keras_htr.data.synthetic import scan as scan_module
 from keras_htr.data.synthetic.scan import scan
+
+# The package exports the function `scan`, which hides the module of the same name.
+scan_module = importlib.import_module("keras_htr.data.synthetic.scan")
 
 
 def _ink(h=48, w=400, seed=0):
@@ -11,8 +15,8 @@ def _ink(h=48, w=400, seed=0):
     rng = np.random.default_rng(seed)
     ink = np.zeros((h, w), np.float32)
     for x in range(10, w - 20, 14):
-        ink[int(0.3 * h): int(0.7 * h), x: x + 3] = 1.0
-        ink[int(0.3 * h): int(0.3 * h) + 3, x: x + int(rng.integers(6, 12))] = 1.0
+        ink[int(0.3 * h) : int(0.7 * h), x : x + 3] = 1.0
+        ink[int(0.3 * h) : int(0.3 * h) + 3, x : x + int(rng.integers(6, 12))] = 1.0
     return ink
 
 
@@ -47,7 +51,12 @@ def test_ink_stays_readable_on_every_scan():
     ink = _ink()
     for seed in range(200):
         out = scan(ink, np.random.default_rng(seed), ink_tone=0.3)
-        mask = np.asarray(Image.fromarray((ink * 255).astype(np.uint8)).resize(out.shape[::-1], Image.NEAREST)) > 127
+        mask = (
+            np.asarray(
+                Image.fromarray((ink * 255).astype(np.uint8)).resize(out.shape[::-1], Image.NEAREST)
+            )
+            > 127
+        )
         core = np.asarray(Image.fromarray(mask.astype(np.uint8)).resize(out.shape[::-1])) > 0
         paper, stroke = np.median(out[~mask]), np.median(out[core])
         assert paper - stroke > 50, (seed, paper, stroke)
@@ -62,7 +71,9 @@ def test_intruders_enter_only_the_margins(monkeypatch):
     dark_rows = (out < 128).mean(axis=1)
     assert dark_rows[0] > 0.9 and dark_rows[-1] > 0.9  # cut by both edges
     # The x-height band (rows 18-42) holds only the line's own strokes.
-    np.testing.assert_array_equal(out[20:40], scan(ink, np.random.default_rng(0), strength=1.0)[20:40])
+    np.testing.assert_array_equal(
+        out[20:40], scan(ink, np.random.default_rng(0), strength=1.0)[20:40]
+    )
     only_above = scan(ink, np.random.default_rng(0), intruders=(neighbour, None), strength=1.0)
     assert (only_above[-1] < 128).mean() == 0
 

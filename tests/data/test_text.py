@@ -1,11 +1,15 @@
 import collections
+import importlib
 import unicodedata
 
 import numpy as np
 import pytest
 
-from keras_htr.data.synthetic import text
 from keras_htr.data.synthetic.text import ALPHABET, DIGIT_ALPHABET, random_digit_text, random_line
+
+text = importlib.import_module(
+    "keras_htr.data.synthetic.text"
+)  # the module, not a package attribute
 
 OLD_ALPHABET = " !\"%&'(),-./0123456789:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -47,7 +51,13 @@ def test_lines_mix_languages_capitals_numbers_and_punctuation():
     for c in ".,;:()?!-/%€":
         assert chars[c] > 0, c
     # Numbers inside text, as separate groups a reader sees spaced.
-    assert sum(any(w.isdigit() for w in line.split()) and any(w.isalpha() for w in line.split()) for line in lines) > 40
+    assert (
+        sum(
+            any(w.isdigit() for w in line.split()) and any(w.isalpha() for w in line.split())
+            for line in lines
+        )
+        > 40
+    )
     assert any(sum(w.isdigit() for w in line.split()) >= 3 for line in lines)
     # Spanish leads: words only Spanish has among the six languages.
     spanish = {"el", "los", "las", "y", "del", "por", "con", "una", "para", "pero", "muy", "año"}

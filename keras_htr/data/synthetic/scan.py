@@ -14,7 +14,6 @@ Everything is numpy and Pillow; a typical line (64 x 800 px) takes a few millise
 from __future__ import annotations
 
 import io
-from typing import Optional, Tuple
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -34,9 +33,22 @@ P_LOW_RES = 0.3
 P_RESCALE = 0.3
 P_BINARISE = 0.12
 P_JPEG = 0.35
-_EFFECTS = ("intruders", "paper", "bleed", "fade", "tone", "light", "blur", "low_res", "noise", "binarise", "rescale", "jpeg")
+_EFFECTS = (
+    "intruders",
+    "paper",
+    "bleed",
+    "fade",
+    "tone",
+    "light",
+    "blur",
+    "low_res",
+    "noise",
+    "binarise",
+    "rescale",
+    "jpeg",
+)
 # Readability: ink is always at least this much darker than the paper under it (0..1 scale).
-MIN_CONTRAST = 0.35
+MIN_CONTRAST = 0.4
 
 
 def _smooth_noise(rng: np.random.Generator, h: int, w: int, cell: float) -> np.ndarray:
@@ -46,25 +58,34 @@ def _smooth_noise(rng: np.random.Generator, h: int, w: int, cell: float) -> np.n
     return np.asarray(Image.fromarray(grid).resize((w, h), Image.BICUBIC))
 
 
-def _intruder_band(rng: np.random.Generator, mask: np.ndarray, depth: int, width: int, from_top: bool) -> np.ndarray:
+def stroke_width(ink: np.ndarray) -> float:
+    """Mean horizontal run length of the ink (px): how much blur and down-sampling it survives."""
+    solid = ink > 0.5
+    starts = np.count_nonzero(solid[:, 1:] & ~solid[:, :-1]) + np.count_nonzero(solid[:, 0])
+    return float(np.count_nonzero(solid) / starts) if starts else 0.0
+
+
+def _intruder_band(
+    rng: np.random.Generator, mask: np.ndarray, depth: int, width: int, from_top: bool
+) -> np.ndarray:
     """(depth, width) band of `mask` nearest the crop: its bottom rows for the line above,
     its top rows for the line below, shifted sideways at random."""
     rows = np.nonzero(mask.max(axis=1) > 0.05)[0]
     band = np.zeros((depth, width), np.float32)
     if rows.size == 0 or depth <= 0:
         return band
-    mask = mask[rows[0]: rows[-1] + 1]
+    mask = mask[rows[0] : rows[-1] + 1]
     part = mask[-depth:] if from_top else mask[:depth]
     # The visible rows of the neighbour touch the crop's edge: the line above ends at our top.
     ph, pw = part.shape
     x0 = int(rng.integers(min(0, width - pw), max(0, width - pw) + 1))
-    src = part[:, max(0, -x0): max(0, -x0) + width]
+    src = part[:, max(0, -x0) : max(0, -x0) + width]
     dst_x = max(0, x0)
     src = src[:, : width - dst_x]
     if from_top:
-        band[depth - ph:, dst_x: dst_x + src.shape[1]] = src
+        band[depth - ph :, dst_x : dst_x + src.shape[1]] = src
     else:
-        band[:ph, dst_x: dst_x + src.shape[1]] = src
+        band[:ph, dst_x : dst_x + src.shape[1]] = src
     return band
 
 
@@ -76,9 +97,14 @@ def _paste_intruders(rng, ink: np.ndarray, intruders, strength: float) -> np.nda
     """
     h, w = ink.shape
     rows = np.nonzero(ink.max(axis=1) > 0.05)[0]
-    top_margin, bottom_margin = (int(rows[0]), int(h - 1 - rows[-1])) if rows.size else (h // 3, h // 3)
+    top_margin, bottom_margin = (
+        (int(rows[0]), int(h - 1 - rows[-1])) if rows.size else (h // 3, h // 3)
+    )
     out = ink
-    for mask, from_top, margin in ((intruders[0], True, top_margin), (intruders[1], False, bottom_margin)):
+    for mask, from_top, margin in (
+        (intruders[0], True, top_margin),
+        (intruders[1], False, bottom_margin),
+    ):
         if mask is None or rng.random() >= P_INTRUDER * strength:
             continue
         mask = np.asarray(mask, np.float32)
@@ -92,7 +118,7 @@ def _paste_intruders(rng, ink: np.ndarray, intruders, strength: float) -> np.nda
             continue
         band = _intruder_band(rng, mask, depth, w, from_top)
         out = out.copy() if out is ink else out
-        region = out[:depth] if from_top else out[h - depth:]
+        region = out[:depth] if from_top else out[h - depth :]
         np.maximum(region, band, out=region)
     return out
 
@@ -107,14 +133,18 @@ def _paper(rng, h: int, w: int, s: float) -> np.ndarray:
         paper += fibre * s * rng.uniform(0.005, 0.025)
         paper += _smooth_noise(rng, h, w, h * rng.uniform(0.3, 1.5)) * s * rng.uniform(0.01, 0.04)
     if rng.random() < P_STAINS * s:
-        stains = np.clip(_smooth_noise(rng, h, w, h * rng.uniform(0.5, 2.0)) - rng.uniform(0.5, 1.5), 0, None)
+        stains = np.clip(
+            _smooth_noise(rng, h, w, h * rng.uniform(0.5, 2.0)) - rng.uniform(0.5, 1.5), 0, None
+        )
         paper -= stains * s * rng.uniform(0.05, 0.15)
     if rng.random() < P_RULED * s:
         # A printed ruling under the writing (or over it), slightly sloped, lighter than ink.
         y0 = h * (rng.uniform(0.68, 0.92) if rng.random() < 0.8 else rng.uniform(0.05, 0.2))
         slope = rng.uniform(-0.004, 0.004)
         thick = max(1.0, h / 60 * rng.uniform(0.7, 1.5))
-        yy = np.arange(h, dtype=np.float32)[:, None] - (y0 + slope * np.arange(w, dtype=np.float32)[None, :])
+        yy = np.arange(h, dtype=np.float32)[:, None] - (
+            y0 + slope * np.arange(w, dtype=np.float32)[None, :]
+        )
         line = np.clip(thick / 2 + 0.5 - np.abs(yy), 0, 1)
         paper -= line * rng.uniform(0.12, 0.35) * s
     return paper
@@ -142,7 +172,9 @@ def _bleed_through(rng, ink: np.ndarray, s: float) -> np.ndarray:
         back[:dy] = 0
     elif dy < 0:
         back[dy:] = 0
-    img = Image.fromarray((back * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(rng.uniform(0.8, 2.0)))
+    img = Image.fromarray((back * 255).astype(np.uint8)).filter(
+        ImageFilter.GaussianBlur(rng.uniform(0.8, 2.0))
+    )
     return np.asarray(img, np.float32) / 255 * rng.uniform(0.06, 0.2) * s
 
 
@@ -165,7 +197,7 @@ def scan(
     rng: np.random.Generator,
     *,
     ink_tone: float = 0.1,
-    intruders: Tuple[Optional[np.ndarray], Optional[np.ndarray]] = (None, None),
+    intruders: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
     strength: float = 1.0,
 ) -> np.ndarray:
     """A scanned line: `ink` drawn on paper, degraded by a random mix of scanner effects.
@@ -187,11 +219,17 @@ def scan(
     """
     ink = np.asarray(ink, np.float32)
     if ink.ndim != 2 or min(ink.shape) < 2:
-        raise ValueError(f"Received an invalid value for argument `ink`, expected a 2-D mask, got shape {ink.shape}")
+        raise ValueError(
+            f"Received an invalid value for argument `ink`, expected a 2-D mask, got shape {ink.shape}"
+        )
     if not 0.0 <= strength <= 1.0:
-        raise ValueError(f"Received an invalid value for argument `strength`, expected a float in [0, 1], got {strength!r}")
+        raise ValueError(
+            f"Received an invalid value for argument `strength`, expected a float in [0, 1], got {strength!r}"
+        )
     if not 0.0 <= ink_tone < 1.0:
-        raise ValueError(f"Received an invalid value for argument `ink_tone`, expected a float in [0, 1), got {ink_tone!r}")
+        raise ValueError(
+            f"Received an invalid value for argument `ink_tone`, expected a float in [0, 1), got {ink_tone!r}"
+        )
     if len(intruders) != 2:
         raise ValueError(
             f"Received an invalid value for argument `intruders`, expected a pair (above, below), got {len(intruders)} items"
@@ -200,7 +238,11 @@ def scan(
     ink = np.clip(ink, 0.0, 1.0)
     h, w = ink.shape
     # One stream per effect: switching an effect on or off leaves the others' draws unchanged.
-    fx = dict(zip(_EFFECTS, (np.random.default_rng(k) for k in rng.integers(0, 2**63, size=len(_EFFECTS)))))
+    fx = dict(
+        zip(
+            _EFFECTS, (np.random.default_rng(k) for k in rng.integers(0, 2**63, size=len(_EFFECTS)))
+        )
+    )
     if s > 0:
         ink = _paste_intruders(fx["intruders"], ink, intruders, s)
     paper = _paper(fx["paper"], h, w, s)
@@ -211,22 +253,33 @@ def scan(
         # Pen pressure and fading: the ink thins in places, never vanishes.
         fade = np.abs(_smooth_noise(fx["fade"], h, w, h * 0.6))
         alpha = ink * np.clip(1.0 - s * fx["fade"].uniform(0.15, 0.4) * fade, 0.55, 1.0)
-    tone = min(float(ink_tone) + s * fx["tone"].uniform(-0.05, 0.1), float(np.median(paper)) - MIN_CONTRAST)
+    tone = min(
+        float(ink_tone) + s * fx["tone"].uniform(-0.05, 0.1), float(np.median(paper)) - MIN_CONTRAST
+    )
     image = paper * (1.0 - alpha) + max(tone, 0.0) * alpha
     if fx["light"].random() < P_LIGHT * s:
         image *= _lighting(fx["light"], h, w, s)
     out = Image.fromarray(np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8))
+    # Blur and down-sampling are bounded by the pen's width: a thin pen blurred as much as a
+    # broad one fades into the paper.
+    pen = stroke_width(ink) or 2.0
     if fx["blur"].random() < P_BLUR * s:
-        out = out.filter(ImageFilter.GaussianBlur(s * fx["blur"].uniform(0.3, max(0.6, h / 45))))
+        out = out.filter(
+            ImageFilter.GaussianBlur(s * fx["blur"].uniform(0.3, max(0.5, min(h / 45, 0.45 * pen))))
+        )
     if fx["low_res"].random() < P_LOW_RES * s:
         # Scanned at a lower resolution, then brought back to this size.
-        f = fx["low_res"].uniform(max(0.4, 20.0 / h), 0.85)
+        f = fx["low_res"].uniform(min(0.8, max(0.4, 20.0 / h, 1.5 / pen)), 0.85)
         small = out.resize((max(2, int(w * f)), max(2, int(h * f))), Image.BOX)
-        out = small.resize((w, h), Image.NEAREST if fx["low_res"].random() < 0.25 else Image.BILINEAR)
+        out = small.resize(
+            (w, h), Image.NEAREST if fx["low_res"].random() < 0.25 else Image.BILINEAR
+        )
     img = np.asarray(out)
     g = fx["noise"]
     if g.random() < P_NOISE * s:
-        img = np.clip(img + g.normal(0.0, s * g.uniform(1.0, 9.0), img.shape).astype(np.float32), 0, 255).astype(np.uint8)
+        img = np.clip(
+            img + g.normal(0.0, s * g.uniform(1.0, 9.0), img.shape).astype(np.float32), 0, 255
+        ).astype(np.uint8)
         if g.random() < 0.15:  # dust and pepper
             dots = g.random(img.shape) < g.uniform(0.0002, 0.002) * s
             img[dots] = g.integers(0, 140)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from typing import Optional
 
 import numpy as np
 
@@ -98,11 +97,11 @@ _CURRENCIES = {
     "pt": ("réis", "escudos", "cruzeiros", "€", "$"),
 }
 # German nouns are capitalised but wordfreq lowercases everything: these endings mark most nouns.
-_GERMAN_NOUN = re.compile(r".{3,}(ung|heit|keit|schaft|tion|tät|nis|ment|chen|lein|ismus|ität|ur|ei)$")
+_GERMAN_NOUN = re.compile(
+    r".{3,}(ung|heit|keit|schaft|tion|tät|nis|ment|chen|lein|ismus|ität|ur|ei)$"
+)
 _GERMAN_LOWER = set(
-    "der die das und in zu den von mit es ein auf für im sie eine sich auch dem des als er ist nicht "
-    "ich wir ihr sein aber oder wenn noch nach bei aus wie nur so schon über vor dass was man wird "
-    "kann sind hat war mehr um am durch bis dann diese dieser einer einem einen".split()
+    ["der", "die", "das", "und", "in", "zu", "den", "von", "mit", "es", "ein", "auf", "für", "im", "sie", "eine", "sich", "auch", "dem", "des", "als", "er", "ist", "nicht", "ich", "wir", "ihr", "sein", "aber", "oder", "wenn", "noch", "nach", "bei", "aus", "wie", "nur", "so", "schon", "über", "vor", "dass", "was", "man", "wird", "kann", "sind", "hat", "war", "mehr", "um", "am", "durch", "bis", "dann", "diese", "dieser", "einer", "einem", "einen"]
 )
 
 
@@ -110,7 +109,7 @@ _GERMAN_LOWER = set(
 # Vocabulary
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def vocabulary(lang: str, size: int = 30000) -> tuple:
     """(words, cumulative frequency) of `lang`'s `size` most frequent clean words.
 
@@ -127,7 +126,9 @@ def vocabulary(lang: str, size: int = 30000) -> tuple:
     words, freqs = [], []
     for w in wordfreq.top_n_list(lang, size):
         w = unicodedata.normalize("NFC", w)
-        if not pattern.fullmatch(w) or (len(w) == 1 and w not in _ONE_LETTER[lang] | _ELISIONS.get(lang, set())):
+        if not pattern.fullmatch(w) or (
+            len(w) == 1 and w not in _ONE_LETTER[lang] | _ELISIONS.get(lang, set())
+        ):
             continue
         words.append(w)
         freqs.append(wordfreq.word_frequency(w, lang))
@@ -160,7 +161,11 @@ def _plain_word(rng, lang: str) -> list:
         while nxt in _ELISIONS[lang]:
             nxt = _word(rng, lang)
         return [w + "'" + nxt] if nxt[0] in "aeiouhàâéèêîôûœ" else [nxt]
-    if lang == "de" and w not in _GERMAN_LOWER and (_GERMAN_NOUN.match(w) or (len(w) > 4 and rng.random() < 0.35)):
+    if (
+        lang == "de"
+        and w not in _GERMAN_LOWER
+        and (_GERMAN_NOUN.match(w) or (len(w) > 4 and rng.random() < 0.35))
+    ):
         w = w[0].upper() + w[1:]
     if lang == "en" and (w == "i" or w.startswith("i'")):
         w = "I" + w[1:]
@@ -208,12 +213,24 @@ def _number(rng, lang: str) -> list:
 def _digit_groups(rng, lang: str) -> list:
     """Reference numbers, phone numbers, file numbers: digit groups a reader sees as separate."""
     r = rng.random()
-    groups = ["".join(str(int(d)) for d in rng.integers(0, 10, int(rng.integers(2, 5)))) for _ in range(int(rng.integers(2, 5)))]
+    groups = [
+        "".join(str(int(d)) for d in rng.integers(0, 10, int(rng.integers(2, 5))))
+        for _ in range(int(rng.integers(2, 5)))
+    ]
     if r < 0.4:
         return groups
     if r < 0.7:
-        label = _pick(rng, {"es": "Tel. tel. Exp. Ref. Leg.", "en": "Tel. Ref. No.", "fr": "Tél. Réf. no.",
-                            "de": "Tel. Nr. Az.", "it": "Tel. Rif. n.", "pt": "Tel. Ref. Proc."}[lang])
+        label = _pick(
+            rng,
+            {
+                "es": "Tel. tel. Exp. Ref. Leg.",
+                "en": "Tel. Ref. No.",
+                "fr": "Tél. Réf. no.",
+                "de": "Tel. Nr. Az.",
+                "it": "Tel. Rif. n.",
+                "pt": "Tel. Ref. Proc.",
+            }[lang],
+        )
         return [label] + groups
     return [f"{groups[0]}/{int(rng.integers(1800, 2030))}"]
 
@@ -224,7 +241,9 @@ def _date(rng, lang: str) -> list:
     r = rng.random()
     if r < 0.45:
         if lang in ("es", "pt"):
-            return [str(d), "de", month, "de", str(y)] if rng.random() < 0.7 else [str(d), "de", month]
+            return (
+                [str(d), "de", month, "de", str(y)] if rng.random() < 0.7 else [str(d), "de", month]
+            )
         if lang == "en":
             return [month, f"{d},", str(y)] if rng.random() < 0.5 else [str(d), month, str(y)]
         if lang == "de":
@@ -248,7 +267,13 @@ def _amount(rng, lang: str) -> list:
     return [value, cur]
 
 
-_SPECIALS = ((_name, 0.05), (_number, 0.035), (_date, 0.012), (_amount, 0.012), (_digit_groups, 0.012))
+_SPECIALS = (
+    (_name, 0.05),
+    (_number, 0.035),
+    (_date, 0.012),
+    (_amount, 0.012),
+    (_digit_groups, 0.012),
+)
 
 
 def _abbreviation(rng, lang: str) -> list:
@@ -304,7 +329,9 @@ def _words(rng, lang: str, target: int) -> list:
             token = token + ["-"]
         r = rng.random()
         if r < 0.024:
-            left, right = ("(", ")") if r < 0.012 else _pick(rng, [('"', '"'), ("'", "'"), ("«", "»")])
+            left, right = (
+                ("(", ")") if r < 0.012 else _pick(rng, [('"', '"'), ("'", "'"), ("«", "»")])
+            )
             token[0] = left + token[0]
             token[-1] = token[-1] + right
         added = sum(len(t) for t in token) + len(token)
@@ -338,7 +365,19 @@ def _finish(rng, pieces: list, lang: str) -> list:
 
 
 _ACCENT_MARKS = re.compile(r"[\u0300-\u036f]")
-_FOLD = {"œ": "oe", "Œ": "OE", "ß": "ss", "«": '"', "»": '"', "¿": "", "¡": "", "€": "", "£": "", "º": "o", "ª": "a"}
+_FOLD = {
+    "œ": "oe",
+    "Œ": "OE",
+    "ß": "ss",
+    "«": '"',
+    "»": '"',
+    "¿": "",
+    "¡": "",
+    "€": "",
+    "£": "",
+    "º": "o",
+    "ª": "a",
+}
 
 
 def _fit(piece: str, covered: frozenset) -> str:
@@ -346,13 +385,15 @@ def _fit(piece: str, covered: frozenset) -> str:
     if set(piece) <= covered:
         return piece
     folded = "".join(_FOLD.get(c, c) for c in piece)
-    folded = unicodedata.normalize("NFC", _ACCENT_MARKS.sub("", unicodedata.normalize("NFD", folded)))
+    folded = unicodedata.normalize(
+        "NFC", _ACCENT_MARKS.sub("", unicodedata.normalize("NFD", folded))
+    )
     if folded and set(folded) <= covered and any(c.isalnum() for c in folded):
         return folded
     return ""
 
 
-def random_line(rng: np.random.Generator, covered: Optional[frozenset] = None) -> str:
+def random_line(rng: np.random.Generator, covered: frozenset | None = None) -> str:
     """A text line of 1-60 characters in one of `LANGUAGES`, like a line of an archive page.
 
     Args:
@@ -373,7 +414,9 @@ def random_line(rng: np.random.Generator, covered: Optional[frozenset] = None) -
     langs = list(LANGUAGES)
     probs = np.cumsum(list(LANGUAGES.values()))
     for _ in range(20):
-        lang = langs[min(int(np.searchsorted(probs / probs[-1], rng.random(), side="right")), len(langs) - 1)]
+        lang = langs[
+            min(int(np.searchsorted(probs / probs[-1], rng.random(), side="right")), len(langs) - 1)
+        ]
         target = _target_length(rng)
         pieces = _finish(rng, _words(rng, lang, target), lang)
         if rng.random() < 0.03:  # a heading in capitals
@@ -381,7 +424,9 @@ def random_line(rng: np.random.Generator, covered: Optional[frozenset] = None) -
         if covered is not None:
             pieces = [_fit(p, covered) for p in pieces]
         line = " ".join(p for p in pieces if p)
-        while len(line) > MAX_LENGTH:  # one long token can overshoot: drop whole pieces from the end
+        while (
+            len(line) > MAX_LENGTH
+        ):  # one long token can overshoot: drop whole pieces from the end
             line = line.rsplit(" ", 1)[0] if " " in line else line[:MAX_LENGTH]
         if line.strip():
             return line.strip()
@@ -396,7 +441,12 @@ def random_digit_text(rng: np.random.Generator) -> str:
     d, m, y = int(rng.integers(1, 29)), int(rng.integers(1, 13)), int(rng.integers(1900, 2030))
     if r < 0.25:
         fmt = int(rng.integers(4))
-        return [f"{d:02d}/{m:02d}/{y}", f"{d}.{m}.{y % 100:02d}", f"{y}-{m:02d}-{d:02d}", f"{d}/{m}/{y}"][fmt]
+        return [
+            f"{d:02d}/{m:02d}/{y}",
+            f"{d}.{m}.{y % 100:02d}",
+            f"{y}-{m:02d}-{d:02d}",
+            f"{d}/{m}/{y}",
+        ][fmt]
     if r < 0.5:
         units = int(10 ** rng.uniform(0, 6))
         cents = int(rng.integers(100))
