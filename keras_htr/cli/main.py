@@ -2,24 +2,77 @@
 
 Each subcommand module exposes `add_arguments(parser)` and `run(args) -> int`
 and imports TensorFlow inside `run`, so `keras-htr --help` stays instant.
+
+Our commands' stderr holds their own progress and errors only: before a command that uses
+TensorFlow runs, `quiet_tensorflow` keeps TensorFlow's native log lines off it, unless the user
+has set `TF_CPP_MIN_LOG_LEVEL` (e.g. `TF_CPP_MIN_LOG_LEVEL=0 keras-htr transcribe ...`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
+import tempfile
 
-# name -> (module, one-line help)
+# name -> (module, one-line help, whether the command imports TensorFlow)
 SUBCOMMANDS = {
-    "transcribe": ("keras_htr.cli.transcribe", "transcribe line images with a trained model"),
-    "train": ("keras_htr.cli.train", "train a line recognizer with CTC"),
-    "evaluate": ("keras_htr.cli.evaluate", "CER and WER of a model on a dataset"),
-    "export": ("keras_htr.cli.export", "export a model for TF Serving or TFLite"),
-    "dataset": ("keras_htr.cli.dataset", "summarise a dataset and report unreadable files"),
-    "synth": ("keras_htr.cli.synth", "generate synthetic handwriting lines"),
-    "demo": ("keras_htr.cli.demo", "run an MDLSTM layer on a random image"),
+    "transcribe": ("keras_htr.cli.transcribe", "transcribe line images with a trained model", True),
+    "train": ("keras_htr.cli.train", "train a line recognizer with CTC", True),
+    "evaluate": ("keras_htr.cli.evaluate", "CER and WER of a model on a dataset", True),
+    "export": ("keras_htr.cli.export", "export a model for TF Serving or TFLite", True),
+    "dataset": ("keras_htr.cli.dataset", "summarise a dataset and report unreadable files", False),
+    "synth": ("keras_htr.cli.synth", "generate synthetic handwriting lines", False),
+    "demo": ("keras_htr.cli.demo", "run an MDLSTM layer on a random image", True),
 }
+#: TensorFlow's C++ log level variable: 0 shows everything, 3 only fatal errors.
+TF_LOG_LEVEL_ENV = "TF_CPP_MIN_LOG_LEVEL"
+
+
+@contextlib.contextmanager
+def _native_stderr_caught():
+    """Point file descriptor 2 at a temporary file (what C++ libraries write to stderr goes
+    there, not to the terminal); yields the file."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as caught:
+            os.dup2(caught.fileno(), 2)
+            try:
+                yield caught
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
+def quiet_tensorflow() -> None:
+    """Import TensorFlow without its native log lines, unless the user chose a log level.
+
+    On a machine without a GPU, TensorFlow prints lines about CUDA, oneDNN, absl and CPU
+    instructions: noise to a user of a command. `TF_CPP_MIN_LOG_LEVEL` governs its C++ logging,
+    but several of those lines are printed while the libraries load, before that logging is set
+    up; so when the variable is unset this sets it to 3 (fatal errors only) and imports
+    TensorFlow with file descriptor 2 caught. If the import fails, what was caught is printed.
+    A user-set `TF_CPP_MIN_LOG_LEVEL` is left alone, and TensorFlow then logs as it is told.
+    """
+    if TF_LOG_LEVEL_ENV in os.environ or "tensorflow" in sys.modules:
+        return
+    os.environ[TF_LOG_LEVEL_ENV] = "3"
+    error, text = None, ""
+    with _native_stderr_caught() as caught:
+        try:
+            import tensorflow  # noqa: F401
+        except BaseException as e:  # shown with what TensorFlow printed before it failed
+            error = e
+            caught.seek(0)
+            text = caught.read().decode("utf-8", errors="replace")
+    if error is not None:
+        sys.stderr.write(text)
+        raise error
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name, (module_name, help_text) in SUBCOMMANDS.items():
+    for name, (module_name, help_text, uses_tensorflow) in SUBCOMMANDS.items():
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as e:
@@ -37,12 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
             continue  # subcommand not built yet
         p = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text))
         module.add_arguments(p)
-        p.set_defaults(_run=module.run)
+        p.set_defaults(_run=module.run, _uses_tensorflow=uses_tensorflow)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args._uses_tensorflow:
+        quiet_tensorflow()
     return int(args._run(args) or 0)
 
 

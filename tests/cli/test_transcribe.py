@@ -1,5 +1,9 @@
 import json
+import os
+import re
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -55,3 +59,41 @@ def test_help_and_bad_arguments(model_path, line_folder, tmp_path, capsys):
     assert main(["transcribe", "--beam", "0", "x.png"]) == 2
     assert main(["transcribe", "--model", str(tmp_path / "none.keras"), str(line_folder)]) == 2
     assert "none.keras" in capsys.readouterr().err
+
+
+# What TensorFlow's native libraries print on a machine without a GPU: glog-style lines
+# ("I0000 00:00:1795396950.147814 7398 port.cc:153] oneDNN ..."), absl's pre-init warning,
+# CUDA probing and the CPU-instructions notice (its second line has no prefix).
+TF_NATIVE_LOG = re.compile(
+    r"^[IWEF]\d{4} \d\d:\d\d:\d\d|absl::InitializeLog|cuda|cuInit|oneDNN|cpu_feature_guard"
+    r"|rebuild TensorFlow", re.IGNORECASE | re.MULTILINE,
+)
+
+
+def _command_env(**extra):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    return {**env, **extra}
+
+
+@pytest.mark.slow
+def test_command_stderr_holds_no_tensorflow_log_lines(model_path, line_folder):
+    command = [sys.executable, "-m", "keras_htr.cli.main", "transcribe", "--model", str(model_path),
+               str(line_folder), str(line_folder / "missing.png")]
+    run = subprocess.run(command, env=_command_env(), capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1  # the missing file; the others are transcribed
+    assert len(run.stdout.splitlines()) == len(list(line_folder.glob("*.png"))) + 1
+    assert not TF_NATIVE_LOG.search(run.stderr), run.stderr
+    assert "missing.png" in run.stderr  # our own errors still reach stderr
+
+
+@pytest.mark.slow
+def test_a_user_set_tensorflow_log_level_is_respected():
+    code = (
+        "import os; from keras_htr.cli.main import quiet_tensorflow; quiet_tensorflow(); "
+        "import tensorflow as tf; tf.constant(1.0) + 1.0; print(os.environ['TF_CPP_MIN_LOG_LEVEL'])"
+    )
+    run = subprocess.run([sys.executable, "-c", code], env=_command_env(TF_CPP_MIN_LOG_LEVEL="0"),
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["0"]
+    assert TF_NATIVE_LOG.search(run.stderr)  # TensorFlow's own logging is still reachable
