@@ -13,7 +13,7 @@ Also: file sizes, CER of each engine against the ground truth, and CER of each a
 Keras (float32) text, plus the number of lines where Keras, SavedModel and TFLite float32 give
 identical text.
 
-    python benchmarks/export.py --model saved_models/htr_line.keras --data DIR --lines 50
+    python benchmarks/export.py --model keras_htr/shipped/htr_line.keras --data DIR --lines 50
     python benchmarks/export.py --untrained crnn   # timings and sizes only, synthetic lines
 """
 
@@ -96,11 +96,11 @@ def main(argv=None) -> int:
 
     workdir = args.workdir or tempfile.mkdtemp(prefix="keras_htr_export_bench_")
     if args.untrained:
-        from keras_htr.data.synthetic import random_text
+        from keras_htr.data.synthetic import random_line
         from keras_htr.models import build_model
 
         rng = np.random.default_rng(0)
-        texts = [random_text(rng) for _ in range(200)] + ["0123456789 /.,-:"]
+        texts = [random_line(rng) for _ in range(200)] + ["0123456789 /.,-:"]
         keras.utils.set_random_seed(0)
         model = build_model(args.untrained, Charset.from_texts(texts))
         keras_path = os.path.join(workdir, "model.keras")

@@ -1,16 +1,19 @@
-"""Generate synthetic handwriting lines (fonts and real MNIST digits) as PNG + .gt.txt.
+"""Generate synthetic handwriting lines (writers, real MNIST digits) as PNG + .gt.txt.
+
+By default text lines are written by every design found except the held-out ones
+(`--list-writers` shows them); `--held-out` writes with the held-out designs only.
 
 Examples:
-  keras-htr synth --list-fonts
-  keras-htr synth --out data/synth-train --lines 20000 --kind mixed --seed 1 \\
-      --exclude-fonts kalam,delius --split train
-  keras-htr synth --out data/synth-test --lines 1000 --kind mixed --seed 2 \\
-      --fonts kalam,delius --split test
+  keras-htr synth --list-writers
+  keras-htr synth --out data/synth-train --lines 50000 --kind mixed --seed 1 --workers 2
+  keras-htr synth --out data/synth-unseen --lines 1000 --kind text --seed 2 --held-out --split test
+  keras-htr synth --out data/synth-small --lines 500 --designs caveat,ems-allure --clean
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -23,76 +26,78 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="output folder (created if missing)")
     parser.add_argument("--lines", type=int, help="number of lines to generate")
     parser.add_argument("--kind", choices=("text", "digits", "mixed"), default="text",
-                        help="font-rendered words, MNIST digit strings, or both (60/40); default text")
+                        help="lines by writers, MNIST digit strings, or both (70/30); default text")
     parser.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
-    parser.add_argument("--fonts", type=_names, help="comma-separated fonts to use (default: all)")
-    parser.add_argument("--exclude-fonts", type=_names, help="comma-separated fonts to leave out")
+    parser.add_argument("--designs", "--fonts", dest="designs", type=_names,
+                        help="comma-separated designs to write with (default: all but the held-out ones)")
+    parser.add_argument("--exclude-designs", "--exclude-fonts", dest="exclude_designs", type=_names,
+                        help="comma-separated designs to leave out")
+    parser.add_argument("--held-out", action="store_true",
+                        help="write with the held-out designs only (for a test set of unseen hands)")
+    parser.add_argument("--font-dir", action="append", default=[],
+                        help="extra folder to look for the allowlisted font files in (repeatable); "
+                        "also $KERAS_HTR_FONT_DIR")
     parser.add_argument("--split", choices=("train", "test"), default="train",
                         help="MNIST digits to use: first 400 per class (train) or last 100 (test)")
     parser.add_argument("--start", type=int, default=0, help="index of the first line (to extend a set)")
     parser.add_argument("--workers", type=int, default=1, help="processes to generate with (default 1)")
-    parser.add_argument("--list-fonts", action="store_true", help="print the available fonts and exit")
+    parser.add_argument("--clean", action="store_true", help="no scan degradation (clean renders)")
+    parser.add_argument("--list-writers", "--list-fonts", dest="list_writers", action="store_true",
+                        help="print the handwriting designs found and exit")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _write_chunk(job) -> dict:
-    from keras_htr.data.synthetic import write_dataset
-
-    out, lines, kind, seed, fonts, exclude, split, start = job
-    return write_dataset(out, lines, kind=kind, seed=seed, fonts=fonts, exclude_fonts=exclude,
-                         split=split, start=start, progress=False)
-
-
 def run(args: argparse.Namespace) -> int:
+    if args.font_dir:  # through the environment, so that worker processes see the folders too
+        from keras_htr.data.synthetic.designs import FONT_DIR_ENV
+
+        os.environ[FONT_DIR_ENV] = os.pathsep.join(args.font_dir + [os.environ.get(FONT_DIR_ENV, "")]).strip(os.pathsep)
     from keras_htr.data import synthetic
 
-    if args.list_fonts:
-        for name in synthetic.list_fonts():
-            print(name)
-        return 0
+    if args.list_writers:
+        return _list_writers(synthetic)
     if not args.out or not args.lines:
-        print("keras-htr synth: --out and --lines are required (or --list-fonts)", file=sys.stderr)
+        print("keras-htr synth: --out and --lines are required (or --list-writers)", file=sys.stderr)
         return 2
     if args.lines < 1 or args.workers < 1 or args.start < 0:
         print("keras-htr synth: --lines and --workers must be >= 1, --start >= 0", file=sys.stderr)
         return 2
+    designs = args.designs
+    if args.held_out:
+        if designs:
+            print("keras-htr synth: --held-out and --designs exclude each other", file=sys.stderr)
+            return 2
+        found = {d.name for d in synthetic.list_designs()}
+        designs = [n for n in synthetic.HELD_OUT_DESIGNS if n in found]
     try:
         if args.kind != "digits":
-            fonts = synthetic.select_fonts(args.fonts, args.exclude_fonts)
-            print(f"fonts: {', '.join(fonts)}")
-        if args.workers == 1:
-            counts = synthetic.write_dataset(
-                args.out, args.lines, kind=args.kind, seed=args.seed, fonts=args.fonts,
-                exclude_fonts=args.exclude_fonts, split=args.split, start=args.start,
-                progress=not args.quiet,
-            )
-        else:
-            counts = _run_parallel(args)
+            chosen = synthetic.select_designs(designs, args.exclude_designs)
+            print(f"writers' designs ({len(chosen)}): {', '.join(d.name for d in chosen)}")
+        counts = synthetic.write_dataset(
+            args.out, args.lines, kind=args.kind, seed=args.seed, designs=designs,
+            exclude_designs=args.exclude_designs, split=args.split, start=args.start,
+            degrade=not args.clean, workers=args.workers, progress=not args.quiet,
+        )  # fmt: skip
     except ValueError as e:
         print(f"keras-htr synth: {e}", file=sys.stderr)
         return 2
-    for font, n in sorted(counts.items()):
-        print(f"{n:8d}  {font}")
+    for name, n in sorted(counts.items()):
+        print(f"{n:8d}  {name}")
     print(f"{sum(counts.values())} lines written to {args.out}")
     return 0
 
 
-def _run_parallel(args) -> dict:
-    import multiprocessing
-
-    from tqdm import tqdm
-
-    chunk = 200
-    jobs = []
-    for start in range(args.start, args.start + args.lines, chunk):
-        n = min(chunk, args.start + args.lines - start)
-        jobs.append((args.out, n, args.kind, args.seed, args.fonts, args.exclude_fonts, args.split, start))
-    counts: dict = {}
-    with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
-        bar = tqdm(total=args.lines, desc=f"synth {args.kind}", unit="line", disable=args.quiet)
-        for jobs_done, part in zip(jobs, pool.imap(_write_chunk, jobs)):
-            for font, n in part.items():
-                counts[font] = counts.get(font, 0) + n
-            bar.update(jobs_done[1])
-        bar.close()
-    return counts
+def _list_writers(synthetic) -> int:
+    designs = synthetic.list_designs()
+    by_source: dict = {}
+    for d in designs:
+        held = "held out" if d.name in synthetic.HELD_OUT_DESIGNS else ""
+        print(f"{d.name:24s} {d.kind:8s} {len(d.covered):4d} chars  {d.source:32s} {held}")
+        key = d.source.split(":")[0] + (":pen" if d.kind == "pen" else "")
+        by_source[key] = by_source.get(key, 0) + 1
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(by_source.items()))
+    print(f"{len(designs)} designs ({summary}); "
+          f"{sum(d.name in synthetic.HELD_OUT_DESIGNS for d in designs)} held out of training")
+    if len(designs) < 30:
+        print("fewer than 30 designs: see the README for the apt-get line and the SVG-font one-liner")
+    return 0

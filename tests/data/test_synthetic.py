@@ -3,44 +3,59 @@ import pytest
 
 from keras_htr.data import read_dataset
 from keras_htr.data import synthetic
-from keras_htr.data.synthetic import ALPHABET, LineSynthesizer, list_fonts, mnist_digits, write_dataset
+from keras_htr.data.synthetic import (
+    HELD_OUT_DESIGNS,
+    LineSynthesizer,
+    list_designs,
+    mnist_digits,
+    select_designs,
+    write_dataset,
+)
 
 
-def test_fonts_installed_and_selection():
-    fonts = list_fonts()
-    assert {"caveat", "kalam", "zeyada"} <= set(fonts)
-    assert synthetic.select_fonts(exclude=["kalam"]) == [f for f in fonts if f != "kalam"]
-    assert synthetic.select_fonts(["delius", "caveat"], ["caveat"]) == ["delius"]
+def test_pypi_designs_found_and_selection():
+    names = [d.name for d in list_designs()]
+    assert {"caveat", "kalam", "zeyada", "indie-flower"} <= set(names)
+    default = [d.name for d in select_designs()]
+    assert default and not set(default) & set(HELD_OUT_DESIGNS)  # held out of training by default
+    assert [d.name for d in select_designs(exclude=["kalam"])] == [n for n in default if n != "kalam"]
+    assert [d.name for d in select_designs(["delius", "caveat"], ["caveat"])] == ["delius"]
+    assert "indie-flower" in [d.name for d in select_designs(held_out=True)]
     with pytest.raises(ValueError, match="unknown"):
-        synthetic.select_fonts(["comic-sans"])
-    with pytest.raises(ValueError, match="No fonts"):
-        synthetic.select_fonts(["caveat"], ["caveat"])
+        select_designs(["comic-sans-ms"])
+    with pytest.raises(ValueError, match="at least one design"):
+        select_designs(["caveat"], ["caveat"])
 
 
 def test_lines_are_deterministic_and_depend_on_seed_and_index():
     a, b = LineSynthesizer(kind="mixed", seed=5), LineSynthesizer(kind="mixed", seed=5)
     for i in (0, 7):
         la, lb = a.line(i), b.line(i)
-        assert la.text == lb.text and la.font == lb.font
+        assert la.text == lb.text and la.writer == lb.writer
         np.testing.assert_array_equal(la.image, lb.image)
     assert [a.line(i).text for i in range(5)] != [LineSynthesizer(kind="mixed", seed=6).line(i).text for i in range(5)]
     assert len({a.line(i).text for i in range(10)}) == 10
 
 
-def test_text_lines_alphabet_fonts_and_ink_on_paper():
-    synth = LineSynthesizer(kind="text", fonts=["caveat", "kalam"], seed=0)
-    for i in range(15):
+def test_text_lines_hold_only_covered_characters_and_look_like_ink_on_paper():
+    synth = LineSynthesizer(kind="text", designs=["caveat", "kalam"], seed=0)
+    covered = {d.name: d.covered for d in list_designs()}
+    for i in range(12):
         line = synth.line(i)
-        assert line.font in ("caveat", "kalam")
-        assert set(line.text) <= set(ALPHABET) and line.text == line.text.strip()
-        assert 1 <= len(line.text.split(" ")) <= 12
+        assert line.writer in ("caveat", "kalam")
+        assert set(line.text) <= covered[line.writer] and line.text == line.text.strip()
         img = line.image
         assert img.dtype == np.uint8 and img.ndim == 2 and img.shape[1] > img.shape[0] // 2
-        assert np.median(img) > 150 and img.min() < 110  # light paper, dark ink
+        assert np.median(img) > 150 and img.min() < np.median(img) - 80  # light paper, darker ink
 
 
-def test_caps_only_font_gets_capital_labels():
-    synth = LineSynthesizer(kind="text", fonts=["permanent-marker"], seed=0)
+def test_clean_lines_are_white_paper_with_black_ink():
+    line = LineSynthesizer(kind="text", designs=["delius"], seed=1, degrade=False).line(3)
+    assert np.percentile(line.image, 5) < 60 and np.median(line.image) == 255
+
+
+def test_caps_only_design_gets_capital_labels():
+    synth = LineSynthesizer(kind="text", designs=["permanent-marker"], seed=0)
     texts = [synth.line(i).text for i in range(5)]
     assert all(t == t.upper() for t in texts) and any(c.isalpha() for c in "".join(texts))
 
@@ -55,18 +70,37 @@ def test_digit_lines_use_only_their_split():
     synth = LineSynthesizer(kind="digits", split="test", seed=1)
     for i in range(10):
         line = synth.line(i)
-        assert line.font == "mnist-test"
+        assert line.writer == "mnist-test"
         assert set(line.text) <= set("0123456789 /.,-:") and any(c.isdigit() for c in line.text)
         assert np.median(line.image) > 150 and line.image.min() < 110
 
 
 def test_write_dataset_reads_back(tmp_path):
-    counts = write_dataset(tmp_path, 6, kind="mixed", seed=2, fonts=["delius"], progress=False)
+    counts = write_dataset(tmp_path, 6, kind="mixed", seed=2, designs=["delius"], progress=False)
     assert sum(counts.values()) == 6 and set(counts) <= {"delius", "mnist-train"}
     ds = read_dataset(tmp_path)
     assert len(ds) == 6 and not ds.errors
-    synth = LineSynthesizer(kind="mixed", seed=2, fonts=["delius"])
+    synth = LineSynthesizer(kind="mixed", seed=2, designs=["delius"])
     assert sorted(s.text for s in ds) == sorted(synth.line(i).text for i in range(6))
+
+
+@pytest.mark.slow
+def test_write_dataset_with_workers_writes_the_same_files(tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    kwargs = dict(kind="text", seed=4, designs=["caveat", "delius"], start=10, progress=False)
+    assert write_dataset(one, 5, workers=1, **kwargs) == write_dataset(two, 5, workers=2, **kwargs)
+    names = sorted(p.name for p in one.iterdir())
+    assert names == sorted(p.name for p in two.iterdir()) and len(names) == 10
+    assert names[0] == "text-train-s4-0000010.gt.txt"
+    for name in names:
+        assert (one / name).read_bytes() == (two / name).read_bytes()
+
+
+def test_former_font_arguments_still_work():
+    synth = LineSynthesizer(kind="text", fonts=["caveat", "kalam"], exclude_fonts=["kalam"], seed=0)
+    assert [d.name for d in synth.designs] == ["caveat"]
+    with pytest.raises(ValueError, match="`fonts`"):
+        LineSynthesizer(designs=["caveat"], fonts=["kalam"])
 
 
 def test_invalid_arguments():
@@ -76,3 +110,25 @@ def test_invalid_arguments():
         LineSynthesizer(split="val")
     with pytest.raises(ValueError, match="`lines`"):
         write_dataset("/nonexistent", 0)
+    with pytest.raises(ValueError, match="`workers`"):
+        write_dataset("/nonexistent", 3, workers=0)
+    with pytest.raises(ValueError, match="`designs`"):
+        write_dataset("/nonexistent", 3, designs=["no-such-hand"])
+
+
+def test_synth_command_lists_writers_and_held_out(tmp_path, capsys):
+    from keras_htr.cli.main import main
+
+    assert main(["synth", "--list-writers"]) == 0
+    out = capsys.readouterr().out
+    assert "caveat" in out and "held out" in out and "designs (" in out
+    dest = tmp_path / "unseen"
+    assert main(["synth", "--out", str(dest), "--lines", "3", "--held-out", "--quiet", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    written = [line.split()[-1] for line in out.splitlines() if line.strip()[:1].isdigit() and "lines written" not in line]
+    assert written and set(written) <= set(HELD_OUT_DESIGNS)
+    assert main(["synth", "--out", str(dest), "--lines", "2", "--held-out", "--designs", "caveat"]) == 2
+
+
+def test_module_exports_no_font_era_names():
+    assert not hasattr(synthetic, "list_fonts") and not hasattr(synthetic, "random_text")
