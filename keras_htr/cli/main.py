@@ -59,8 +59,8 @@ def quiet_tensorflow() -> None:
     TensorFlow with file descriptor 2 caught. If the import fails, what was caught is printed.
     A user-set `TF_CPP_MIN_LOG_LEVEL` is left alone, and TensorFlow then logs as it is told.
     """
-    if TF_LOG_LEVEL_ENV in os.environ or "tensorflow" in sys.modules:
-        return
+    if os.environ.get(TF_LOG_LEVEL_ENV, "").strip() or "tensorflow" in sys.modules:
+        return  # the user chose a level (an empty value chooses nothing), or it is too late
     os.environ[TF_LOG_LEVEL_ENV] = "3"
     error, text = None, ""
     with _native_stderr_caught() as caught:
