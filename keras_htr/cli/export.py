@@ -53,10 +53,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"{prog}: error: --version must be >= 1", file=sys.stderr)
         return 2
 
-    from keras_htr.transcriber import load_transcriber
+    from keras_htr.transcriber import load_line_model
 
     try:
-        model = load_transcriber(args.model).model
+        model = load_line_model(args.model)
     except (FileNotFoundError, ValueError, OSError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
