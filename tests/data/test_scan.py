@@ -117,3 +117,14 @@ def test_bad_arguments(monkeypatch, kwargs, match):
         scan(_ink(), np.random.default_rng(0), **kwargs)
     with pytest.raises(ValueError, match="`ink`"):
         scan(np.zeros(10, np.float32), np.random.default_rng(0))
+
+
+def test_any_crop_size_and_strength_scans():
+    """Tiny, empty and huge-intruder crops (a segmenter's odd output) still give an image."""
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        h, w = int(rng.integers(2, 30)), int(rng.integers(2, 300))
+        ink = (rng.random((h, w)) < rng.random()).astype(np.float32)
+        above = rng.random((int(rng.integers(1, 40)), int(rng.integers(1, 600)))).astype(np.float32)
+        out = scan(ink, rng, intruders=(above, None), strength=float(rng.random()))
+        assert out.dtype == np.uint8 and out.ndim == 2 and min(out.shape) >= 2

@@ -74,6 +74,11 @@ def test_covered_limits_characters_and_folds_accents():
         assert line == line.strip() and "  " not in line and line
     # Accented words are folded (`está` -> `esta`), not all dropped: Spanish stays.
     assert sum(len(line) for line in lines) > 0.8 * sum(len(line) for line in _lines(3, 400))
+    # A design without capitals writes capitalised words in lowercase rather than dropping them.
+    lower = frozenset(c for c in ALPHABET if not c.isupper())
+    lines = _lines(3, 400, lower)
+    assert all(set(line) <= lower for line in lines)
+    assert sum(len(line) for line in lines) > 0.9 * sum(len(line) for line in _lines(3, 400))
     tiny = _lines(4, 20, frozenset("xy"))
     assert all(set(line) <= {"x", "y"} for line in tiny)
     with pytest.raises(ValueError, match="`covered`"):

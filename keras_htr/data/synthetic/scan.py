@@ -287,7 +287,7 @@ def scan(
         img = _binarise(fx["binarise"], img)
     out = Image.fromarray(img)
     if fx["rescale"].random() < P_RESCALE * s:
-        f = fx["rescale"].uniform(max(0.7, 24.0 / h), 1.3)
+        f = fx["rescale"].uniform(min(max(0.7, 24.0 / h), 1.3), 1.3)  # short crops only grow
         out = out.resize((max(2, int(round(w * f))), max(2, int(round(h * f)))), Image.BILINEAR)
     if fx["jpeg"].random() < P_JPEG * s:
         buffer = io.BytesIO()

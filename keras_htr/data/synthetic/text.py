@@ -101,7 +101,68 @@ _GERMAN_NOUN = re.compile(
     r".{3,}(ung|heit|keit|schaft|tion|tät|nis|ment|chen|lein|ismus|ität|ur|ei)$"
 )
 _GERMAN_LOWER = set(
-    ["der", "die", "das", "und", "in", "zu", "den", "von", "mit", "es", "ein", "auf", "für", "im", "sie", "eine", "sich", "auch", "dem", "des", "als", "er", "ist", "nicht", "ich", "wir", "ihr", "sein", "aber", "oder", "wenn", "noch", "nach", "bei", "aus", "wie", "nur", "so", "schon", "über", "vor", "dass", "was", "man", "wird", "kann", "sind", "hat", "war", "mehr", "um", "am", "durch", "bis", "dann", "diese", "dieser", "einer", "einem", "einen"]
+    [
+        "der",
+        "die",
+        "das",
+        "und",
+        "in",
+        "zu",
+        "den",
+        "von",
+        "mit",
+        "es",
+        "ein",
+        "auf",
+        "für",
+        "im",
+        "sie",
+        "eine",
+        "sich",
+        "auch",
+        "dem",
+        "des",
+        "als",
+        "er",
+        "ist",
+        "nicht",
+        "ich",
+        "wir",
+        "ihr",
+        "sein",
+        "aber",
+        "oder",
+        "wenn",
+        "noch",
+        "nach",
+        "bei",
+        "aus",
+        "wie",
+        "nur",
+        "so",
+        "schon",
+        "über",
+        "vor",
+        "dass",
+        "was",
+        "man",
+        "wird",
+        "kann",
+        "sind",
+        "hat",
+        "war",
+        "mehr",
+        "um",
+        "am",
+        "durch",
+        "bis",
+        "dann",
+        "diese",
+        "dieser",
+        "einer",
+        "einem",
+        "einen",
+    ]
 )
 
 
@@ -380,16 +441,19 @@ _FOLD = {
 }
 
 
+def _fold(piece: str) -> str:
+    folded = "".join(_FOLD.get(c, c) for c in piece)
+    return unicodedata.normalize("NFC", _ACCENT_MARKS.sub("", unicodedata.normalize("NFD", folded)))
+
+
 def _fit(piece: str, covered: frozenset) -> str:
-    """`piece` written with `covered` characters only: accents folded if needed, else ''."""
+    """`piece` written with `covered` characters only: in lowercase if the design has no
+    capitals, with accents folded if it has no accents (`Está` -> `está` or `Esta`), else ''."""
     if set(piece) <= covered:
         return piece
-    folded = "".join(_FOLD.get(c, c) for c in piece)
-    folded = unicodedata.normalize(
-        "NFC", _ACCENT_MARKS.sub("", unicodedata.normalize("NFD", folded))
-    )
-    if folded and set(folded) <= covered and any(c.isalnum() for c in folded):
-        return folded
+    for candidate in (piece.lower(), _fold(piece), _fold(piece.lower())):
+        if candidate and set(candidate) <= covered and any(c.isalnum() for c in candidate):
+            return candidate
     return ""
 
 
