@@ -158,10 +158,9 @@ def test_writer_renders_glyph_by_glyph_with_jitter(kind, tmp_path, monkeypatch):
     still = Writer(design, dataclasses.replace(
         writer.style, jitter_scale=0.0, jitter_rotation=0.0, jitter_offset=0.0, pressure=0.0, drift_amp=0.0
     ))  # fmt: skip
-    if kind == "outline":  # with no jitter, the same writer writes the same line whatever the rng
+    if kind == "outline":  # with no jitter, the same writer writes the same word whatever the rng
         np.testing.assert_array_equal(
-            still.write("Minimum jump", np.random.default_rng(2)).ink,
-            still.write("Minimum jump", np.random.default_rng(3)).ink,
+            still.write("Minimum", np.random.default_rng(2)).ink, still.write("Minimum", np.random.default_rng(3)).ink
         )
     designs._discover.cache_clear()
 
@@ -224,3 +223,32 @@ def test_all_found_designs_write_every_covered_character():
         chars = "".join(sorted(design.covered - {" "}))
         ink = writer.write(chars, rng).ink
         assert ink.max() > 0.5, design.name
+
+
+def test_missing_accented_letters_are_composed_over_their_base(font_dir):
+    from fontTools import subset
+
+    ascii_only = "".join(c for c in ALPHABET if ord(c) < 128)
+    caveat = _fontpkg_file()
+    options = subset.Options()
+    font = subset.load_font(caveat, options)
+    sub = subset.Subsetter(options)
+    sub.populate(text=ascii_only)
+    sub.subset(font)
+    subset.save_font(font, str(font_dir / "ComicNeue-Regular.otf"), options)
+    _write_svg_font(font_dir / "EMSElfin.svg", ascii_only)
+    designs._discover.cache_clear()
+    found = {d.name: d for d in list_designs()}
+    for name in ("comic-neue", "ems-elfin"):
+        design = found[name]
+        assert set("éñçÁü") <= design.covered and not set("œß¿€") & design.covered  # no base letter to draw on
+        style = dataclasses.replace(
+            sample_style(np.random.default_rng(0), design), jitter_scale=0.0, jitter_rotation=0.0,
+            jitter_offset=0.0, pressure=0.0, drift_amp=0.0, slope=0.0, weight=0,
+        )  # fmt: skip
+        writer = Writer(design, style)
+        plain, accented = (writer.write(t, np.random.default_rng(0)).ink for t in ("e", "é"))
+        ink_rows = lambda ink: np.nonzero(ink.max(1) > 0.3)[0]  # noqa: E731
+        assert len(ink_rows(accented)) > len(ink_rows(plain)) + 2, name  # an accent above the e
+        cedilla = writer.write("ç", np.random.default_rng(0)).ink
+        assert len(ink_rows(cedilla)) > len(ink_rows(writer.write("c", np.random.default_rng(0)).ink)) + 2

@@ -157,7 +157,8 @@ def _candidate_chars() -> str:
     return ALPHABET
 
 
-def _outline_coverage(path: str) -> frozenset:
+@functools.lru_cache(maxsize=64)
+def native_outline_chars(path: str) -> frozenset:
     """Characters whose cmap entry is a real, non-empty glyph (not `.notdef`, not blank)."""
     from fontTools.ttLib import TTFont
     from PIL import ImageFont
@@ -180,6 +181,14 @@ def _outline_coverage(path: str) -> frozenset:
         if box[2] > box[0] and box[3] > box[1]:
             covered.add(ch)
     return frozenset(covered)
+
+
+def _outline_coverage(path: str) -> frozenset:
+    """The font's own glyphs plus the accented letters composed over its base letters."""
+    from keras_htr.data.synthetic import accents
+
+    native = native_outline_chars(path)
+    return native | accents.composable(_candidate_chars(), native)
 
 
 def _pen_coverage(path: str) -> frozenset:

@@ -65,7 +65,26 @@ def _font(glyphs: dict) -> PenFont:
 
     x_height = top("x", 0.3)
     space = glyphs[" "].advance if " " in glyphs else 0.3
-    return PenFont(glyphs, x_height, top("H", x_height * 1.6), space)
+    return PenFont({**glyphs, **_composed(glyphs, x_height)}, x_height, top("H", x_height * 1.6), space)
+
+
+def _composed(glyphs: dict, x_height: float) -> dict:
+    """Accented letters the font lacks, as its base letter plus accent strokes."""
+    from keras_htr.data.synthetic import accents
+    from keras_htr.data.synthetic.text import ALPHABET
+
+    out = {}
+    for ch in sorted(accents.composable(ALPHABET, {c for c, g in glyphs.items() if g.strokes or c == " "})):
+        base, marks = accents.decompose(ch)
+        glyph = glyphs[base]
+        strokes = list(glyph.strokes)
+        if base in accents.DOTTED and any(m not in accents.BELOW for m in marks):
+            strokes = [s for s in strokes if s[:, 1].min() < 1.05 * x_height] or strokes  # no dot
+        pts = np.concatenate(strokes)
+        centre = (pts[:, 0].min() + pts[:, 0].max()) / 2
+        extra = accents.mark_polylines(marks, centre, float(pts[:, 1].max()), 0.0, x_height)
+        out[ch] = PenGlyph(tuple(strokes) + tuple(_resample(p) for p in extra), glyph.advance)
+    return out
 
 
 def load_hershey(path: str) -> PenFont:

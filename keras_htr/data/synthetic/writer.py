@@ -20,10 +20,12 @@ from typing import Optional
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from keras_htr.data.synthetic import pen
-from keras_htr.data.synthetic.designs import Design
+from keras_htr.data.synthetic import accents, pen
+from keras_htr.data.synthetic.designs import Design, native_outline_chars
 
-_REF_PX = 72  # outline glyphs are rasterised once at this em size, then scaled down (anti-aliasing)
+# Outline glyphs are rasterised once at a size where the font's x-height is `_REF_X_HEIGHT` pixels
+# (at least twice the largest written x-height), then scaled down: anti-aliased, never blown up.
+_REF_X_HEIGHT = 44
 _SUPERSAMPLE = 2  # pen strokes are drawn at twice the size, then reduced (anti-aliasing)
 _MAX_CHARS = 400  # bounds the work one line can cause
 # Pen-path designs that draw thick parts as parallel strokes: a thinner pen leaves them hollow.
@@ -104,21 +106,24 @@ def sample_style(rng: np.random.Generator, design: Design) -> WriterStyle:
 
 @functools.lru_cache(maxsize=64)
 def _outline_font(path: str) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(path, _REF_PX)
+    box = ImageFont.truetype(path, 100).getbbox("x", anchor="ls")
+    x_height = -box[1] if box[3] > box[1] else 45  # per 100 px of em
+    size = int(np.clip(round(100 * _REF_X_HEIGHT / max(x_height, 1)), 40, 400))
+    return ImageFont.truetype(path, size)
 
 
 @functools.lru_cache(maxsize=64)
 def _outline_metrics(path: str) -> tuple:
-    """(x-height, advance of a space) of the font in pixels at `_REF_PX`."""
+    """(x-height, advance of a space) of the font in pixels at its reference size."""
     font = _outline_font(path)
     box = font.getbbox("x", anchor="ls")
-    x_height = -box[1] if box[3] > box[1] else _REF_PX * 0.45
-    return float(max(x_height, _REF_PX * 0.2)), float(font.getlength(" ") or _REF_PX * 0.3)
+    x_height = -box[1] if box[3] > box[1] else _REF_X_HEIGHT
+    return float(max(x_height, 8)), float(font.getlength(" ") or x_height * 0.7)
 
 
 @functools.lru_cache(maxsize=64)
 def _stroke_px(path: str) -> float:
-    """Thickness of the font's thinner strokes at `_REF_PX`: the first quartile of the ink runs
+    """Thickness of the font's thinner strokes at its reference size: the first quartile of the ink runs
     across a few lowercase letters, rows and columns."""
     runs = []
     for ch in "nmoeuachs":
@@ -143,18 +148,54 @@ def _weight(path: str, wanted: int, k: float) -> int:
 
 @functools.lru_cache(maxsize=8192)
 def _outline_glyph(path: str, ch: str, weight: int) -> tuple:
-    """(mask uint8, left, top, advance): the glyph at `_REF_PX`, its box relative to the origin
-    on the baseline (y down), thinned or emboldened by `weight` pixels."""
+    """(mask uint8, left, top, advance): the glyph at the reference size, its box relative to the origin
+    on the baseline (y down), thinned or emboldened by `weight` pixels. An accented letter the
+    font lacks is its base letter with the accent drawn over it."""
+    if weight != 0:
+        mask, left, top, advance = _outline_glyph(path, ch, 0)
+        image = Image.fromarray(mask)
+        image = image.filter(ImageFilter.MaxFilter(3) if weight > 0 else ImageFilter.MinFilter(3))
+        return np.asarray(image), left, top, advance
+    if ch not in native_outline_chars(path):
+        return _composed_glyph(path, ch)
     font = _outline_font(path)
     x0, y0, x1, y1 = font.getbbox(ch, anchor="ls")
     pad = 3
     image = Image.new("L", (x1 - x0 + 2 * pad, y1 - y0 + 2 * pad), 0)
     ImageDraw.Draw(image).text((pad - x0, pad - y0), ch, font=font, fill=255, anchor="ls")
-    if weight > 0:
-        image = image.filter(ImageFilter.MaxFilter(2 * weight + 1))
-    elif weight < 0:
-        image = image.filter(ImageFilter.MinFilter(3))
     return np.asarray(image), x0 - pad, y0 - pad, float(font.getlength(ch))
+
+
+def _composed_glyph(path: str, ch: str) -> tuple:
+    decomposed = accents.decompose(ch)
+    if decomposed is None:
+        raise ValueError(f"Received an invalid value for argument `ch`, expected a character the font draws, got {ch!r}")
+    base, marks = decomposed
+    mask, left, top, advance = _outline_glyph(path, base, 0)
+    xh = _outline_metrics(path)[0]
+    mask = mask.copy()
+    if base in accents.DOTTED and any(m not in accents.BELOW for m in marks):
+        mask[: max(0, int(-1.05 * xh - top))] = 0  # the dot goes; the accent takes its place
+    rows = np.nonzero(mask.max(1) > 64)[0]
+    cols = np.nonzero(mask.max(0) > 64)[0]
+    ink_top = -(top + rows[0])  # y up
+    centre = left + (cols[0] + cols[-1]) / 2
+    strokes = accents.mark_polylines(marks, centre, ink_top, 0.0, xh)
+    pts = np.concatenate(strokes)
+    width = max(2, int(round(_stroke_px(path))))
+    new_top = min(top, math.floor(-pts[:, 1].max()) - width)
+    new_bottom = max(top + mask.shape[0], math.ceil(-pts[:, 1].min()) + width)
+    new_left = min(left, math.floor(pts[:, 0].min()) - width)
+    new_right = max(left + mask.shape[1], math.ceil(pts[:, 0].max()) + width)
+    image = Image.new("L", (new_right - new_left, new_bottom - new_top), 0)
+    image.paste(Image.fromarray(mask), (left - new_left, top - new_top))
+    draw = ImageDraw.Draw(image)
+    for p in strokes:
+        draw.line([(x - new_left, -y - new_top) for x, y in p], fill=255, width=width, joint="curve")
+        for x, y in (p[0], p[-1]):
+            r = width / 2
+            draw.ellipse((x - new_left - r, -y - new_top - r, x - new_left + r, -y - new_top + r), fill=255)
+    return np.asarray(image), new_left, new_top, advance
 
 
 @functools.lru_cache(maxsize=4096)
@@ -250,6 +291,13 @@ class Writer:
         xh = s.x_height_px
         return s.drift_amp * xh * math.sin(2 * math.pi * x / (s.drift_period * xh) + s.drift_phase) + s.slope * x
 
+    def _word_gap(self, space_px: float, rng) -> float:
+        """A space: the font's, scaled by the writer, never under half an x-height (some
+        script fonts have hair-thin spaces), and wider than the writer's letter gaps."""
+        s = self.style
+        gap = max(space_px * s.width, 0.5 * s.x_height_px) * s.word_spacing
+        return (gap + 1.5 * max(s.letter_spacing, 0.0) * s.x_height_px) * rng.uniform(0.8, 1.25)
+
     def _jitter(self, rng) -> tuple:
         s = self.style
         return (
@@ -269,7 +317,7 @@ class Writer:
         x = 0.0
         for ch in text:
             if ch == " ":
-                x += space_ref * k * s.word_spacing * s.width * rng.uniform(0.8, 1.25)
+                x += self._word_gap(space_ref * k, rng)
                 continue
             mask, left, top, advance = _warped_glyph(path, ch, weight, s.ascender, s.descender)
             if zone is not None and not _reaches(zone, top + 3, top + mask.shape[0] - 3, xh_ref):
@@ -301,7 +349,7 @@ class Writer:
         x = 0.0
         for ch in text:
             if ch == " ":
-                x += font.space * em * s.word_spacing * s.width * rng.uniform(0.8, 1.25)
+                x += self._word_gap(font.space * em, rng)
                 continue
             glyph = font.glyphs[ch]
             if zone is not None and not _reaches(zone, -glyph.top, -glyph.bottom, xh):
