@@ -65,7 +65,9 @@ def export_deployment_files(model_path, out_dir, version: int = 1, name: str = "
     stem = os.path.join(os.fspath(out_dir), name)
     written = {"savedmodel": export_savedmodel(model, stem, version=version, overwrite=True)}
     for quantize, suffix in TFLITE_VARIANTS:
-        written[f"tflite{suffix or '_fp32'}"] = export_tflite(model, f"{stem}{suffix}.tflite", quantize)
+        written[f"tflite{suffix or '_fp32'}"] = export_tflite(
+            model, f"{stem}{suffix}.tflite", quantize
+        )
     return written
 
 
@@ -84,7 +86,9 @@ def check(model_path, written: dict, folder) -> bool:
     texts = {"keras": [r.text for r in load_transcriber(model_path).transcribe(paths)]}
     serve = tf.saved_model.load(written["savedmodel"]).signatures["serving_default"]
     batch = np.array([encode_for_server(p) for p in paths], dtype=object)
-    texts["savedmodel"] = [t.decode("utf-8") for t in serve(image_bytes=tf.constant(batch))["text"].numpy()]
+    texts["savedmodel"] = [
+        t.decode("utf-8") for t in serve(image_bytes=tf.constant(batch))["text"].numpy()
+    ]
     for name, path in written.items():
         if name.startswith("tflite"):
             texts[name] = [r.text for r in TFLiteTranscriber(path).transcribe(paths)]
@@ -98,10 +102,13 @@ def main(argv=None) -> int:
     from keras_htr.transcriber import SHIPPED_MODEL
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", help="the trained .keras model to ship (default: keep the current one)")
+    parser.add_argument(
+        "--model", help="the trained .keras model to ship (default: keep the current one)"
+    )
     parser.add_argument("--version", type=int, default=1, help="SavedModel version (default 1)")
     parser.add_argument(
-        "--out-dir", default=os.fspath(REPO / "saved_models"),
+        "--out-dir",
+        default=os.fspath(REPO / "saved_models"),
         help="where the SavedModel and TFLite files go (default: saved_models/ in the checkout)",
     )
     parser.add_argument("--shipped", default=os.fspath(SHIPPED_MODEL), help=argparse.SUPPRESS)

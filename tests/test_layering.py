@@ -34,12 +34,23 @@ def test_only_the_cli_imports_the_cli():
             if path.is_relative_to(CLI):
                 continue
             package = ".".join(path.relative_to(REPO).with_suffix("").parts[:-1])
-            offenders += [f"{path.relative_to(REPO)}: {n}" for n in imported_modules(path, package) if _is_cli(n)]
+            offenders += [
+                f"{path.relative_to(REPO)}: {n}"
+                for n in imported_modules(path, package)
+                if _is_cli(n)
+            ]
     assert not offenders, "library code imports the command line:\n" + "\n".join(offenders)
 
 
 def test_the_check_sees_relative_and_absolute_imports(tmp_path):
     path = tmp_path / "m.py"
-    path.write_text("from ..cli import transcribe\nimport keras_htr.cli.main\nfrom keras_htr import cli\n")
+    path.write_text(
+        "from ..cli import transcribe\nimport keras_htr.cli.main\nfrom keras_htr import cli\n"
+    )
     found = [n for n in imported_modules(path, "keras_htr.export") if _is_cli(n)]
-    assert found == ["keras_htr.cli", "keras_htr.cli.transcribe", "keras_htr.cli.main", "keras_htr.cli"]
+    assert found == [
+        "keras_htr.cli",
+        "keras_htr.cli.transcribe",
+        "keras_htr.cli.main",
+        "keras_htr.cli",
+    ]

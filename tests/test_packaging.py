@@ -19,13 +19,27 @@ def wheel(tmp_path_factory):
     src = tmp_path_factory.mktemp("src")
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, src / name)
-    shutil.copytree(REPO / "keras_htr", src / "keras_htr", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        REPO / "keras_htr", src / "keras_htr", ignore=shutil.ignore_patterns("__pycache__")
+    )
     dist = tmp_path_factory.mktemp("dist")
     # No build isolation: the installed setuptools builds it, so no download is needed.
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(dist), str(src)],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(dist),
+            str(src),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     (path,) = dist.glob("*.whl")
     return path
@@ -46,8 +60,20 @@ def test_installed_package_loads_the_shipped_model_from_another_directory(wheel,
     target, elsewhere = tmp_path / "site", tmp_path / "elsewhere"
     elsewhere.mkdir()
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     env = {k: v for k, v in os.environ.items() if k not in ("KERAS_HTR_MODEL", "PYTHONPATH")}
     env["PYTHONPATH"] = str(target)  # ahead of the editable install in site-packages
@@ -57,7 +83,11 @@ def test_installed_package_loads_the_shipped_model_from_another_directory(wheel,
         "print(keras_htr.__file__); print(type(model).__name__, len(model.charset))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=elsewhere, env=env, capture_output=True, text=True,
+        [sys.executable, "-c", code],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=300,
     )
     assert out.returncode == 0, out.stderr[-2000:]

@@ -14,7 +14,9 @@ def test_a_failing_tensorflow_import_still_shows_what_it_printed(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     env["PYTHONPATH"] = str(tmp_path)
     code = "from keras_htr.cli.main import quiet_tensorflow; quiet_tensorflow()"
-    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
     assert run.returncode == 1
     assert "native loader message" in run.stderr and "ImportError: broken install" in run.stderr
 

@@ -21,7 +21,9 @@ def test_default_destination_is_the_shipped_model_constant(release, capsys):
 
     with pytest.raises(SystemExit):
         release.main(["--help"])
-    assert release.REPO / "saved_models" == pathlib.Path(release.__file__).parents[1] / "saved_models"
+    assert (
+        release.REPO / "saved_models" == pathlib.Path(release.__file__).parents[1] / "saved_models"
+    )
     assert SHIPPED_MODEL.parent.parent == pathlib.Path(__import__("keras_htr").__file__).parent
     assert release.main(["--model", "nowhere.keras"]) == 2
     assert "nowhere.keras" in capsys.readouterr().err
@@ -39,7 +41,16 @@ def test_release_ships_the_model_and_writes_matching_exports(
     shipped = tmp_path / "package" / "htr_line.keras"
     out = tmp_path / "saved_models"
     check_dir = pathlib.Path(line_files[0]).parent
-    argv = ["--model", str(trained), "--shipped", str(shipped), "--out-dir", str(out), "--version", "2"]
+    argv = [
+        "--model",
+        str(trained),
+        "--shipped",
+        str(shipped),
+        "--out-dir",
+        str(out),
+        "--version",
+        "2",
+    ]
     assert release.main(argv + ["--check", str(check_dir)]) == 0
     printed = capsys.readouterr().out
     assert "savedmodel   same text as keras on 20/20 lines" in printed
