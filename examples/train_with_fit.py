@@ -24,7 +24,7 @@ from keras_htr.data.pipeline import make_dataset
 from keras_htr.data.preprocess import PreprocessConfig
 from keras_htr.data.sample import Sample
 from keras_htr.data.synthetic import LineSynthesizer
-from keras_htr.metrics import ErrorRateCallback
+from keras_htr.evaluation import ErrorRateCallback
 from keras_htr.models import ModelConfig, build_model
 from keras_htr.transcriber import Transcriber
 
@@ -69,14 +69,16 @@ preprocess_config = PreprocessConfig(height=32)
 
 `make_dataset` preprocesses each line, groups lines of similar width into batches (padding
 on the right), and pads labels with -1. Each batch is `({"image", "width"}, labels)`: the true
-widths let the model mask the padding and give CTC each line's real number of frames.
+widths let the model mask the padding and give CTC each line's real number of frames. Every
+pass over the data (every epoch) is a new order of all lines, a function of the seed and the
+epoch; augmentation runs in parallel (pass `deterministic=True` to make it reproducible too).
+Validation needs no dataset: the callback below transcribes the validation samples directly.
 """
 
 train_ds = make_dataset(
     train_samples, charset, preprocess_config, batch_size=16, training=True, augment=True,
     cache=True, seed=0,
 )
-val_ds = make_dataset(val_samples, charset, preprocess_config, batch_size=16, shuffle=False, cache=True)
 
 """
 ## The model
@@ -91,14 +93,16 @@ config = ModelConfig.from_config(
                               "lstm_units": 96, "lstm_layers": 2}}
 )
 model = build_model(config, charset, preprocess_config)
-model.compile(optimizer=keras.optimizers.AdamW(1e-3, weight_decay=1e-4, clipnorm=5.0))
+# `global_clipnorm` clips all gradients together (Keras' `clipnorm` clips each variable alone).
+model.compile(optimizer=keras.optimizers.AdamW(1e-3, weight_decay=1e-4, global_clipnorm=5.0))
 model.summary()
 
 """
 ## Train
 
-`ErrorRateCallback` decodes the validation set after each epoch and adds `val_cer` and
-`val_wer` to the logs; it comes first in the list so `ModelCheckpoint` and `EarlyStopping`
+`ErrorRateCallback` transcribes the validation lines after each epoch, exactly as
+`keras_htr.evaluation.evaluate` and `keras-htr evaluate` do, and adds `val_cer` and `val_wer`
+to the logs; it comes first in the list so `ModelCheckpoint` and `EarlyStopping`
 can monitor `val_cer` (early stopping waits a few epochs: CER stays at 1.0 while the model
 still outputs only blanks). The `infeasible_labels` metric counts lines whose text is too long
 for their image (they are left out of the loss instead of making it infinite).
@@ -106,13 +110,13 @@ for their image (they are left out of the loss instead of making it infinite).
 
 run_dir = tempfile.mkdtemp(prefix="keras-htr-example-")
 callbacks = [
-    ErrorRateCallback(val_ds),
+    ErrorRateCallback(val_samples),
     keras.callbacks.ModelCheckpoint(f"{run_dir}/best.keras", monitor="val_cer", mode="min", save_best_only=True),
     keras.callbacks.EarlyStopping(
         monitor="val_cer", mode="min", patience=5, start_from_epoch=8, restore_best_weights=True
     ),
 ]
-history = model.fit(train_ds, validation_data=val_ds, epochs=30, callbacks=callbacks)
+history = model.fit(train_ds, epochs=30, callbacks=callbacks)
 print(f"best validation CER: {min(history.history['val_cer']):.3f}; model in {run_dir}/best.keras")
 
 """

@@ -1,6 +1,7 @@
-"""Character and word error rates, as plain functions and as a validation callback for `fit`.
+"""Character and word error rates as plain functions on texts.
 
-Rates are corpus-level, as in the literature: total edit distance over total reference length
+Measuring a model (and the validation callback for `fit`) is `keras_htr.evaluation`. Rates are
+corpus-level, as in the literature: total edit distance over total reference length
 (not a mean of per-line rates, which would overweight short lines). Edit distances come from
 rapidfuzz's Levenshtein.
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Iterable, Sequence
 
-import keras
 from rapidfuzz.distance import Levenshtein
 
 from keras_htr.charset import normalize_text
@@ -86,54 +86,4 @@ def wer(references: Iterable[str], hypotheses: Iterable[str]) -> float:
     return _counts(references, hypotheses).wer
 
 
-def evaluate_model(model, dataset, beam: int = 1, progress: bool = False) -> ErrorCounts:
-    """Decode every batch of `dataset` ((inputs, labels) as from `make_dataset`) and count errors."""
-    import numpy as np
-    import tensorflow as tf
-    from tqdm.auto import tqdm
-
-    if beam > 1:
-        from keras_htr.decoders.beam import beam_decode as decode
-
-        decode_fn = lambda logits, lengths: decode(logits, lengths, beam_width=beam)  # noqa: E731
-    else:
-        from keras_htr.decoders.greedy import greedy_decode as decode_fn
-
-    @tf.function(reduce_retracing=True)
-    def logits_and_lengths(inputs):
-        return model(inputs, training=False), model.output_lengths(inputs["width"])
-
-    counts = ErrorCounts()
-    charset = model.charset
-    for inputs, labels in tqdm(dataset, disable=not progress, unit="batch", desc="evaluate", leave=False):
-        logits, lengths = logits_and_lengths(inputs)
-        ids, _ = decode_fn(logits, lengths)
-        for label_row, id_row in zip(np.asarray(labels), ids.numpy()):
-            counts.update(charset.decode(label_row), charset.decode(id_row))
-    return counts
-
-
-class ErrorRateCallback(keras.callbacks.Callback):
-    """Adds `val_cer` and `val_wer` to the epoch logs (greedy decoding of `dataset`).
-
-    Put it before `ModelCheckpoint` / `EarlyStopping` in the callback list so they can monitor
-    `val_cer`: Keras calls callbacks in order with the same logs dict.
-
-    Args:
-        dataset: validation `tf.data.Dataset` of `(inputs, labels)`.
-        prefix: name prefix of the logged values.
-    """
-
-    def __init__(self, dataset, prefix: str = "val_"):
-        super().__init__()
-        self.dataset = dataset
-        self.prefix = prefix
-
-    def on_epoch_end(self, epoch, logs=None):
-        counts = evaluate_model(self.model, self.dataset)
-        if logs is not None:
-            logs[f"{self.prefix}cer"] = counts.cer
-            logs[f"{self.prefix}wer"] = counts.wer
-
-
-__all__ = ["ErrorCounts", "ErrorRateCallback", "cer", "evaluate_model", "wer"]
+__all__ = ["ErrorCounts", "cer", "wer"]

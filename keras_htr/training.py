@@ -8,7 +8,12 @@ A run directory holds:
   with optimizer state; `state.json` names that checkpoint and holds the epoch counter, the
   best CER and the early-stopping counter. It is replaced atomically after the checkpoint is
   written, so a run killed at any moment (even SIGKILL) resumes from a consistent last epoch;
-- `logs/`: TensorBoard scalars (loss, val_loss, val_cer, val_wer, learning rate) per epoch.
+- `logs/`: TensorBoard scalars (loss, val_cer, val_wer, learning rate) per epoch.
+
+Validation is one pass per epoch: `keras_htr.evaluation.ErrorRateCallback` transcribes the
+validation lines exactly as `keras-htr evaluate` would (`fit` gets no `validation_data`, so
+there is no `val_loss`). An epoch whose weights are no longer finite (a NaN stopped training)
+is never saved: `last.keras`, `state.json` and `best.keras` keep the last good model.
 """
 
 from __future__ import annotations
@@ -50,7 +55,8 @@ class TrainConfig:
         batch_size: lines per batch.
         learning_rate: peak learning rate of AdamW (cosine decay after a linear warm-up).
         weight_decay: AdamW weight decay (0 gives Adam).
-        clipnorm: gradient clipping by global norm.
+        clipnorm: gradient clipping by the global norm of all gradients together (the
+            optimizer's `global_clipnorm`; Keras' `clipnorm` would clip each variable alone).
         patience: epochs without a better validation CER before stopping.
         augment: augment training lines (the data layer's default augmentation).
         jit_compile: compile the training step with XLA. Off by default: on this project's
@@ -58,7 +64,11 @@ class TrainConfig:
             width for ~60 s, where graph mode traces once (see benchmarks/train_step.py).
         cache: keep preprocessed lines in memory between epochs.
         steps_per_epoch: batches per epoch (None: as many as the training set fills).
-        seed: seed of shuffling, augmentation and initial weights.
+        seed: seed of the line order, augmentation and initial weights. The line order of
+            each epoch depends only on (seed, epoch), so a resumed run continues it.
+        deterministic_augment: augment lines in order on one core, so a seeded run draws the
+            same distortions every time. Off by default: augmentation then runs in parallel
+            (faster) and which line gets which distortion varies between runs.
         verbose: Keras progress output (1: progress bar, 2: one line per epoch, 0: silent).
     """
 
@@ -78,6 +88,7 @@ class TrainConfig:
     cache: bool = True
     steps_per_epoch: Optional[int] = None
     seed: Optional[int] = 0
+    deterministic_augment: bool = False
     verbose: int = 1
 
     def __post_init__(self):
@@ -143,12 +154,45 @@ def read_state(run_dir) -> Optional[dict]:
         return json.load(f)
 
 
+def is_finite(model) -> bool:
+    """True if every weight of `model` and of its optimizer is finite (no NaN or inf).
+
+    A model that went NaN is worthless, and so is a checkpoint of it: resuming from it trains
+    NaNs forever. So checkpoints are written only for finite models.
+    """
+    import numpy as np
+
+    optimizer = getattr(model, "optimizer", None)
+    variables = list(model.weights) + list(getattr(optimizer, "variables", None) or [])
+    for variable in variables:
+        value = keras.ops.convert_to_numpy(variable)
+        if np.issubdtype(value.dtype, np.floating) and not np.all(np.isfinite(value)):
+            return False
+    return True
+
+
+class BestCheckpoint(keras.callbacks.ModelCheckpoint):
+    """`ModelCheckpoint` that never saves a model with non-finite weights.
+
+    Without this, a run that goes NaN in its first epoch would save the NaN model as the best
+    one (any CER beats the initial infinity).
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        if is_finite(self.model):
+            super().on_epoch_end(epoch, logs)
+
+
 class EpochCheckpoint(keras.callbacks.Callback):
     """Saves the model (with optimizer) after every epoch and records the resume state.
 
     Order matters: put it after `ModelCheckpoint` and `EarlyStopping` so their updated
     `best` / `wait` are recorded, and so that on resume it restores them after their own
     `on_train_begin` reset them.
+
+    An epoch that ends with non-finite weights (`TerminateOnNaN` stops training, but Keras
+    still ends the epoch) is not saved: `last.keras` and `state.json` keep naming the last
+    good checkpoint, which is not deleted, so `--resume` starts from a usable model.
 
     Args:
         run_dir: the run directory.
@@ -174,6 +218,12 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
+        if not is_finite(self.model):
+            logger.warning(
+                "epoch %d ended with non-finite weights; not saved (the last good checkpoint, "
+                "epoch %d, stays the one to resume from)", epoch + 1, self.state.get("epoch", 0)
+            )
+            return
         checkpoints = self.run_dir / "checkpoints"
         checkpoints.mkdir(exist_ok=True)
         path = checkpoints / f"epoch-{epoch + 1:04d}.keras"
@@ -254,8 +304,10 @@ def _optimizer(config: TrainConfig, steps_per_epoch: int):
         alpha=0.05,
     )
     if config.weight_decay:
-        return keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay, clipnorm=config.clipnorm)
-    return keras.optimizers.Adam(schedule, clipnorm=config.clipnorm)
+        return keras.optimizers.AdamW(
+            schedule, weight_decay=config.weight_decay, global_clipnorm=config.clipnorm
+        )
+    return keras.optimizers.Adam(schedule, global_clipnorm=config.clipnorm)
 
 
 def _load_data(config: TrainConfig):
@@ -285,7 +337,7 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult:
     """
     from keras_htr.data.pipeline import make_dataset
     from keras_htr.data.preprocess import PreprocessConfig
-    from keras_htr.metrics import ErrorRateCallback
+    from keras_htr.evaluation import ErrorRateCallback
     from keras_htr.models import build_model
 
     run_dir = Path(config.out)
@@ -315,22 +367,20 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult:
         preprocess_config = PreprocessConfig(height=config.height)
         model = build_model(config.model, charset, preprocess_config)
 
+    initial_epoch = (state or {}).get("epoch", 0)
+    # Width buckets make the number of batches per pass unknown up front; epochs of a fixed
+    # step count have a known size (and a progress bar with a total). Epoch E's batches depend
+    # only on (seed, E), so a resumed run continues the data order instead of restarting it.
+    steps = config.steps_per_epoch or max(1, -(-len(train_set) // config.batch_size))
     train_ds = make_dataset(
         train_set, charset, preprocess_config, batch_size=config.batch_size, training=True,
         augment=True if config.augment else None, seed=config.seed, cache=config.cache,
+        epoch=initial_epoch, steps_per_epoch=steps, deterministic=config.deterministic_augment,
     )
-    val_ds = make_dataset(
-        val_set, charset, preprocess_config, batch_size=config.batch_size, shuffle=False,
-        cache=config.cache, unknown="ignore",
-    )
-    # Width buckets make the number of batches per pass unknown up front; a repeated dataset
-    # with a fixed step count gives epochs of a known size (and a progress bar with a total).
-    train_ds = train_ds.repeat()
-    steps = config.steps_per_epoch or max(1, -(-len(train_set) // config.batch_size))
     if state is None:
         model.compile(optimizer=_optimizer(config, steps), jit_compile=config.jit_compile)
 
-    best_checkpoint = keras.callbacks.ModelCheckpoint(
+    best_checkpoint = BestCheckpoint(
         run_dir / BEST_MODEL, monitor="val_cer", mode="min", save_best_only=True
     )
     early_stopping = keras.callbacks.EarlyStopping(
@@ -338,18 +388,17 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult:
     )
     epoch_checkpoint = EpochCheckpoint(run_dir, best_checkpoint, early_stopping, state)
     callbacks = [
-        ErrorRateCallback(val_ds),  # first: the others read its val_cer
+        # First: the others read its val_cer. It is the only pass over the validation lines.
+        ErrorRateCallback(val_set, batch_size=config.batch_size),
         best_checkpoint,
         early_stopping,
         epoch_checkpoint,
         ScalarLogs(run_dir / "logs"),
         keras.callbacks.TerminateOnNaN(),
     ]
-    initial_epoch = (state or {}).get("epoch", 0)
     if initial_epoch < config.epochs:
         model.fit(
             train_ds,
-            validation_data=val_ds,
             epochs=config.epochs,
             initial_epoch=initial_epoch,
             steps_per_epoch=steps,
@@ -367,4 +416,4 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult:
     )
 
 
-__all__ = ["EpochCheckpoint", "ScalarLogs", "TrainConfig", "TrainResult", "read_state", "train"]
+__all__ = ["BestCheckpoint", "EpochCheckpoint", "ScalarLogs", "is_finite", "TrainConfig", "TrainResult", "read_state", "train"]

@@ -1,7 +1,8 @@
 """CER and WER of a model on a dataset: total edits / total reference characters (words).
 
 Lines whose image cannot be read count as empty output (every reference character an error)
-and are listed on stderr.
+and are listed on stderr. The measuring is `keras_htr.evaluation.evaluate`; this command only
+parses arguments and prints.
 """
 
 from __future__ import annotations
@@ -19,43 +20,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help='print {"cer", "wer", "lines"} as JSON')
 
 
-def evaluate(transcriber, samples, beam: int = 1, batch_size: int = 16, progress: bool = False, chunk: int = 256):
-    """(ErrorCounts, failed transcriptions) of a recognizer over samples, in chunks of lines."""
-    from tqdm.auto import tqdm
-
-    from keras_htr.data.preprocess import ImageError
-    from keras_htr.metrics import ErrorCounts
-    from keras_htr.results import Transcription
-
-    counts, failed = ErrorCounts(), []
-    bar = tqdm(total=len(samples), disable=not progress, unit="line", desc="evaluate", leave=False)
-    for start in range(0, len(samples), chunk):
-        part = samples[start : start + chunk] if hasattr(samples, "__getitem__") else samples
-        images, results = [], {}
-        for i, sample in enumerate(part):
-            try:
-                images.append((i, sample.image))
-            except ImageError as e:
-                results[i] = Transcription(sample.source, error=str(e))
-        done = transcriber.transcribe([image for _, image in images], beam=beam, batch_size=batch_size)
-        for (i, _), result in zip(images, done):
-            results[i] = result
-        for i, sample in enumerate(part):
-            result = results[i]
-            if result.error:
-                failed.append(f"{sample.source}: {result.error}")
-            counts.update(sample.text, result.text)
-        bar.update(len(part))
-    bar.close()
-    return counts, failed
-
-
 def run(args: argparse.Namespace) -> int:
     for name in ("beam", "batch_size"):
         if getattr(args, name) < 1:
             print(f"keras-htr evaluate: error: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
             return 2
     from keras_htr.data import read_dataset
+    from keras_htr.evaluation import evaluate
     from keras_htr.transcriber import load_transcriber
 
     try:
@@ -69,8 +40,9 @@ def run(args: argparse.Namespace) -> int:
     if len(samples) == 0:
         print(f"keras-htr evaluate: error: no readable lines in {args.data}", file=sys.stderr)
         return 2
-    counts, failed = evaluate(transcriber, samples, args.beam, args.batch_size, progress=not args.json)
-    for message in failed:
+    result = evaluate(transcriber, samples, beam=args.beam, batch_size=args.batch_size, progress=not args.json)
+    counts = result.counts
+    for message in result.failed:
         print(f"unreadable (counted as empty output): {message}", file=sys.stderr)
     if args.json:
         print(json.dumps({"cer": counts.cer, "wer": counts.wer, "lines": counts.lines}))

@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=16, help="lines per batch (default 16)")
     parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3)")
     parser.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay (default 1e-4)")
-    parser.add_argument("--clipnorm", type=float, default=5.0, help="gradient clipping norm (default 5)")
+    parser.add_argument("--clipnorm", type=float, default=5.0, help="clip the global norm of all gradients together to this (default 5)")
     parser.add_argument("--patience", type=int, default=8, help="early-stopping patience in epochs (default 8)")
     parser.add_argument("--height", type=int, default=32, help="line height in pixels (default 32)")
     parser.add_argument("--steps-per-epoch", type=int, help="batches per epoch (default: the whole training set)")
@@ -33,7 +33,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--jit-compile", action="store_true",
         help="compile the training step with XLA (off by default: slower on CPU, see README)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--seed", type=int, default=0,
+        help="random seed of the weights, the line order of each epoch and augmentation (default 0)",
+    )
+    parser.add_argument(
+        "--deterministic-augment", action="store_true",
+        help="augment in order on one core so a seeded run repeats exactly (default: in parallel, faster)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
     parser.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
 
@@ -69,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
             height=args.height, epochs=args.epochs, batch_size=args.batch_size,
             learning_rate=args.lr, weight_decay=args.weight_decay, clipnorm=args.clipnorm,
             patience=args.patience, augment=not args.no_augment, jit_compile=args.jit_compile,
-            steps_per_epoch=args.steps_per_epoch, seed=args.seed, verbose=2 if args.quiet else 1,
+            steps_per_epoch=args.steps_per_epoch, seed=args.seed,
+            deterministic_augment=args.deterministic_augment, verbose=2 if args.quiet else 1,
         )
     except ValueError as e:
         return _error(str(e))

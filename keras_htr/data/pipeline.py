@@ -127,6 +127,14 @@ def _encode_samples(samples, charset: Charset, unknown: str):
     return kept, labels
 
 
+def _pass_order(tf, count, seed, epoch, part):
+    """Line order of one pass: a full permutation of `count`, a function of (seed, epoch, part)."""
+    if seed is None:
+        return tf.random.shuffle(tf.range(count, dtype=tf.int64))
+    key = tf.stack([tf.constant(seed, tf.int64) * 65537 + part, epoch])
+    return tf.argsort(tf.random.stateless_uniform(tf.reshape(count, [1]), key), stable=True)
+
+
 def make_dataset(
     samples,
     charset: Charset,
@@ -140,32 +148,45 @@ def make_dataset(
     boundaries: Optional[Sequence[int]] = DEFAULT_BUCKETS,
     label_length: Optional[int] = None,
     drop_remainder: bool = False,
-    shuffle_buffer: int = 1024,
+    epoch: int = 0,
+    steps_per_epoch: Optional[int] = None,
+    deterministic: bool = False,
     unknown: str = "skip",
 ):
-    """Batches `({"image", "width"}, labels)` for `model.fit` / `evaluate`, bucketed by width.
+    """Batches `({"image", "width"}, labels)` for `model.fit`, bucketed by width.
 
     Images are decoded (lazy samples) in a generator, preprocessed with `preprocess_line` in
-    parallel, optionally cached (as uint8, a quarter of the memory), shuffled, augmented
-    (training only), grouped by padded width and prefetched.
+    parallel, optionally cached (as uint8, a quarter of the memory), put in the order of the
+    pass, augmented (training only), grouped by padded width and prefetched.
+
+    Every pass over the data is a full reshuffle whose order depends only on `(seed, epoch)`,
+    with or without the cache. So a run resumed at epoch E (pass `epoch=E`) sees the lines in
+    the order an uninterrupted run would have. With the cache, the first pass preprocesses
+    every line before yielding its first batch (the cache is then shuffled as a whole).
 
     Args:
         samples: a sequence of `Sample` (e.g. a `LineDataset`).
         charset: the model's `Charset`; labels are its ids padded with -1.
         preprocess_config: a `PreprocessConfig`; defaults to `PreprocessConfig()`.
         batch_size: lines per batch. Defaults to 16.
-        training: enables augmentation (if `augment` is given) and reshuffling.
+        training: enables augmentation (if `augment` is given).
         augment: a `keras_htr.data.augment.LineAugmentation` (or any callable on one
             (H, W, 1) image), True for the default one, or None. Used only when `training`.
-            With a `seed` it runs in order on one core, so the distortions are reproducible;
-            without one it runs in parallel.
-        shuffle: shuffle sample order (each epoch). Defaults to True.
-        seed: makes shuffling and augmentation reproducible.
+        shuffle: a new order of the lines in every pass. Defaults to True.
+        seed: makes the line order (and, with `deterministic`, the augmentation) reproducible.
         cache: True to cache preprocessed lines in memory, a path to cache on disk.
         boundaries: padded widths (see `bucket_boundaries`); None pads each batch to its widest line.
         label_length: fixed label padding; defaults to the longest label rounded up to 8.
         drop_remainder: drop the incomplete last batch of each width bucket.
-        shuffle_buffer: buffer size of the element shuffle after caching.
+        epoch: index of the first pass (e.g. the epoch a resumed run starts at). Iterating the
+            dataset again gives the next pass. Defaults to 0.
+        steps_per_epoch: None for one pass per iteration; or a batch count: the dataset is then
+            endless, each run of `steps_per_epoch` batches is one epoch built from passes of
+            that epoch only (for `fit(steps_per_epoch=...)`), so epoch E's batches do not depend
+            on how many batches earlier epochs used.
+        deterministic: augment lines in order on one core, so a seeded augmentation draws the
+            same distortions run after run. False (the default) augments in parallel: faster,
+            but which line gets which distortion varies between runs (the line order does not).
         unknown: what to do with lines holding characters outside `charset`: "skip" them
             (logged), "ignore" the characters, or raise an "error".
 
@@ -180,6 +201,15 @@ def make_dataset(
     if unknown not in ("skip", "ignore", "error"):
         raise ValueError(
             f"Received an invalid value for argument `unknown`, expected 'skip', 'ignore' or 'error', got {unknown!r}"
+        )
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise ValueError(f"Received an invalid value for argument `epoch`, expected an integer >= 0, got {epoch!r}")
+    if steps_per_epoch is not None and (
+        isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int) or steps_per_epoch < 1
+    ):
+        raise ValueError(
+            f"Received an invalid value for argument `steps_per_epoch`, expected None or a positive "
+            f"integer, got {steps_per_epoch!r}"
         )
     config = preprocess_config or PreprocessConfig()
     samples, labels = _encode_samples(samples, charset, unknown)
@@ -198,13 +228,9 @@ def make_dataset(
 
         augment = LineAugmentation(seed=seed)
     use_augment = training and augment is not None
-    epoch = [0]
+    count = len(samples)
 
-    def generate():
-        order = np.arange(len(samples))
-        if shuffle:  # with a cache this runs once; the buffer below reshuffles later epochs
-            np.random.default_rng(None if seed is None else seed + epoch[0]).shuffle(order)
-        epoch[0] += 1
+    def generate(order):
         for i in order:
             try:
                 image = samples[i].image
@@ -213,48 +239,74 @@ def make_dataset(
                 continue
             yield image, labels[i]
 
-    ds = tf.data.Dataset.from_generator(
-        generate,
-        output_signature=(
-            tf.TensorSpec([None, None], tf.uint8),
-            tf.TensorSpec([None], tf.int32),
-        ),
-    )
+    signature = (tf.TensorSpec([None, None], tf.uint8), tf.TensorSpec([None], tf.int32))
+
+    def read(order):
+        return tf.data.Dataset.from_generator(generate, args=(order,), output_signature=signature)
 
     def prepare(gray, label):
         line = preprocess_line(gray, config)
         return tf.cast(tf.round(line * 255.0), tf.uint8), label
 
-    ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+    def order_of(n, pass_epoch, part):
+        if shuffle:
+            return _pass_order(tf, n, seed, pass_epoch, part)
+        return tf.range(n, dtype=tf.int64)
+
+    height = config.height
     if cache:
-        ds = ds.cache("" if cache is True else str(cache))
-    if shuffle:
-        ds = ds.shuffle(min(shuffle_buffer, len(samples)), seed=seed, reshuffle_each_iteration=True)
+        # All lines as one ragged batch, cached once; each pass gathers them in its order, so
+        # every pass is a full reshuffle (a shuffle buffer after a cache only reshuffles
+        # locally) and the order is the same as without the cache.
+        def flatten(line, label):
+            return tf.reshape(line, [-1]), tf.shape(line)[1], label
+
+        everything = (
+            read(np.arange(count)).map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+            .map(flatten).ragged_batch(count)
+            .cache("" if cache is True else str(cache))
+        )
+
+        def unflatten(flat, width, label):
+            return tf.reshape(flat, tf.stack([height, width, 1])), label
+
+        def lines_of_pass(pass_epoch, part):
+            def gather(flat, widths, label_rows):
+                order = order_of(tf.shape(widths, out_type=tf.int64)[0], pass_epoch, part)
+                return tf.data.Dataset.from_tensor_slices(
+                    (tf.gather(flat, order), tf.gather(widths, order), tf.gather(label_rows, order))
+                )
+
+            return everything.flat_map(gather).map(unflatten)
+    else:
+        def lines_of_pass(pass_epoch, part):
+            order = order_of(tf.constant(count, tf.int64), pass_epoch, part)
+            return read(order).map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
 
     def finish(line, label):
         image = tf.cast(line, tf.float32) / 255.0
         return {"image": image, "width": tf.shape(image)[1]}, label
 
-    ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE)
-    if use_augment:
-        # The layers draw from seed generators: with a seed, run in order on one core so the
-        # distortions are reproducible; without one, in parallel.
-        ds = ds.map(
-            lambda inputs, label: ({"image": augment(inputs["image"]), "width": inputs["width"]}, label),
-            num_parallel_calls=None if seed is not None else tf.data.AUTOTUNE,
-        )
-    height = config.height
     padding = ({"image": 0.0, "width": 0}, -1)
-
-    if boundaries is None:
-        ds = ds.padded_batch(
-            batch_size,
-            padded_shapes=({"image": [height, None, 1], "width": []}, [label_length]),
-            padding_values=padding,
-            drop_remainder=drop_remainder,
-        )
-    else:
+    if boundaries is not None:
         boundaries = tuple(int(b) for b in boundaries)
+
+    def batches_of_pass(pass_epoch, part=0):
+        ds = lines_of_pass(pass_epoch, part).map(finish, num_parallel_calls=tf.data.AUTOTUNE)
+        if use_augment:
+            # Augmentation layers draw from a shared seed generator: in parallel, the draws go
+            # to lines in whatever order the threads run.
+            ds = ds.map(
+                lambda inputs, label: ({"image": augment(inputs["image"]), "width": inputs["width"]}, label),
+                num_parallel_calls=None if deterministic else tf.data.AUTOTUNE,
+            )
+        if boundaries is None:
+            return ds.padded_batch(
+                batch_size,
+                padded_shapes=({"image": [height, None, 1], "width": []}, [label_length]),
+                padding_values=padding,
+                drop_remainder=drop_remainder,
+            )
 
         def reduce(key, window):
             w = _key_width_tf(tf, key, boundaries)
@@ -266,11 +318,29 @@ def make_dataset(
                 batch_size, padded_shapes=shapes, padding_values=padding, drop_remainder=drop_remainder
             )
 
-        ds = ds.group_by_window(
+        return ds.group_by_window(
             key_func=lambda inputs, label: _bucket_key_tf(tf, inputs["width"], boundaries),
             reduce_func=reduce,
             window_size=batch_size,
         )
+
+    if steps_per_epoch is None:
+        # One pass per iteration of the dataset; the pass counter lives here, in Python.
+        next_pass = [epoch]
+
+        def pass_index():
+            next_pass[0] += 1
+            yield next_pass[0] - 1
+
+        passes = tf.data.Dataset.from_generator(pass_index, output_signature=tf.TensorSpec([], tf.int64))
+        ds = passes.flat_map(batches_of_pass)
+    else:
+        def epoch_batches(e):
+            # Passes (e, 0), (e, 1), ... until the epoch has its batches.
+            parts = tf.data.Dataset.range(2**62)
+            return parts.flat_map(lambda part: batches_of_pass(e, part)).take(steps_per_epoch)
+
+        ds = tf.data.Dataset.range(epoch, 2**62).flat_map(epoch_batches)
 
     def set_shapes(inputs, label):
         return (

@@ -26,6 +26,9 @@ def test_json_numbers_match_hand_computed_rates(model_path, texts, make_line_fol
         len(r.split()) for r in references
     )
 
+    mean_of_rates = sum(levenshtein(r, h) / len(r) for r, h in zip(references, hypotheses)) / len(references)
+    assert abs(mean_of_rates - cer) > 1e-3  # else this test could not tell the two apart
+
     assert main(["evaluate", "--json", "--model", str(model_path), str(folder)]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["lines"] == len(references)

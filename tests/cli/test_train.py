@@ -80,3 +80,97 @@ def test_resume_after_sigkill_continues_from_saved_epoch(line_folder, tiny_model
     assert int(last.optimizer.iterations.numpy()) == target * STEPS
     assert (run_dir / "best.keras").is_file()
     assert any((run_dir / "logs" / "validation").iterdir())
+
+
+def _config(line_folder, out, **kwargs):
+    from keras_htr.models.config import CRNNConfig, ModelConfig
+    from keras_htr.training import TrainConfig
+
+    model = ModelConfig(arch="crnn", crnn=CRNNConfig(
+        conv_filters=(8, 16, 16), pool_sizes=((2, 2), (2, 2), (2, 1)), lstm_units=16,
+        lstm_layers=1, dropout=0.0,
+    ))
+    options = dict(train=str(line_folder), val=str(line_folder), out=str(out), model=model,
+                   batch_size=4, steps_per_epoch=STEPS, augment=False, verbose=0)
+    return TrainConfig(**{**options, **kwargs})
+
+
+def _weights(path):
+    return [w.numpy() for w in keras.models.load_model(path).weights]
+
+
+def test_nan_epoch_is_never_saved_or_promoted(line_folder, tmp_path, monkeypatch):
+    import numpy as np
+
+    from keras_htr.models.line_model import LineModel
+    from keras_htr.training import train
+
+    run_dir = tmp_path / "run"
+    train(_config(line_folder, run_dir, epochs=1))
+    good = _weights(run_dir / "last.keras")
+    assert all(np.isfinite(w).all() for w in good)
+
+    real_loss = LineModel.compute_loss
+
+    def nan_loss(self, *args, **kwargs):
+        return real_loss(self, *args, **kwargs) * float("nan")
+
+    monkeypatch.setattr(LineModel, "compute_loss", nan_loss)
+    result = train(_config(line_folder, run_dir, epochs=3), resume=True)
+
+    # TerminateOnNaN stopped epoch 2; nothing of it was saved, the good epoch stays current.
+    state = read_state(run_dir)
+    assert state["epoch"] == 1 and result.epochs_done == 1
+    assert (run_dir / state["checkpoint"]).is_file()
+    for path in (run_dir / "last.keras", run_dir / state["checkpoint"]):
+        for saved, expected in zip(_weights(path), good):
+            np.testing.assert_array_equal(saved, expected)
+    assert all(np.isfinite(w).all() for w in _weights(run_dir / "best.keras"))
+
+    # NaN from the first epoch: no best model either (any CER beats the initial infinity).
+    fresh = tmp_path / "fresh"
+    train(_config(line_folder, fresh, epochs=2))
+    assert read_state(fresh) is None
+    assert not (fresh / "best.keras").exists() and not (fresh / "last.keras").exists()
+
+
+def test_one_validation_pass_per_epoch_and_resume_continues_data_order(line_folder, tmp_path, monkeypatch):
+    import keras_htr.data.pipeline as pipeline
+    import keras_htr.evaluation as evaluation
+    from keras_htr.training import train
+
+    passes, epochs_asked = [], []
+    real_evaluate, real_make_dataset = evaluation.evaluate, pipeline.make_dataset
+
+    def counting_evaluate(model, samples, **kwargs):
+        passes.append(len(samples))
+        return real_evaluate(model, samples, **kwargs)
+
+    def recording_make_dataset(*args, **kwargs):
+        epochs_asked.append(kwargs.get("epoch", 0))
+        return real_make_dataset(*args, **kwargs)
+
+    monkeypatch.setattr(evaluation, "evaluate", counting_evaluate)
+    monkeypatch.setattr(pipeline, "make_dataset", recording_make_dataset)
+    run_dir = tmp_path / "run"
+    train(_config(line_folder, run_dir, epochs=2))
+    state = read_state(run_dir)
+    # The validation lines go through the model once per epoch: the error-rate callback's
+    # pass. A Keras validation pass as well would log val_loss.
+    assert passes == [4, 4] and "val_loss" not in state["history"]
+    assert len(state["history"]["val_cer"]) == 2
+    train(_config(line_folder, run_dir, epochs=3), resume=True)
+    # The resumed run's data starts at epoch 2's order, not epoch 0's.
+    assert epochs_asked == [0, 2]
+
+
+def test_gradient_clipping_is_by_global_norm(line_folder, tmp_path):
+    from keras_htr.training import _optimizer
+
+    optimizer = _optimizer(_config(line_folder, tmp_path, clipnorm=1.0), steps_per_epoch=10)
+    assert optimizer.global_clipnorm == 1.0 and optimizer.clipnorm is None
+    # Two gradients of norm 3 and 4: clipped together to global norm 1, keeping their ratio.
+    import numpy as np
+
+    clipped = optimizer._clip_gradients([keras.ops.ones((1,)) * 3.0, keras.ops.ones((1,)) * 4.0])
+    np.testing.assert_allclose([float(g[0]) for g in clipped], [0.6, 0.8], rtol=1e-5)

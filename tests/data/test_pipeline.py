@@ -90,13 +90,105 @@ def test_shuffle_is_seeded_and_cache_keeps_content():
     assert sorted(first) == sorted(second) == sorted(a)
 
 
+def _line_order(ds):
+    """Labels of the lines of one pass, in order."""
+    return [tuple(lab[lab != -1].tolist()) for _, _, labels in _collect(ds) for lab in labels]
+
+
+def test_every_pass_is_a_full_reshuffle_with_or_without_cache():
+    # One line per source id, label = [id] so the order can be read back.
+    n = 40
+    charset = Charset([chr(0x100 + i) for i in range(n)])
+    samples = [Sample(np.full((8, 10 + i), 255, np.uint8), chr(0x100 + i), f"s{i}") for i in range(n)]
+
+    def passes(**kwargs):
+        ds = make_dataset(samples, charset, CONFIG, batch_size=1, boundaries=None, seed=5, **kwargs)
+        return [[label[0] for label in _line_order(ds)] for _ in range(3)]
+
+    cached, uncached = passes(cache=True), passes(cache=False)
+    # The cache stores lines once; each later pass is still a new order of the whole set,
+    # the same one the uncached pipeline gives (a function of (seed, pass) only).
+    assert cached == uncached
+    for order in cached:
+        assert sorted(order) == list(range(1, n + 1))
+    assert cached[0] != cached[1] != cached[2] != cached[0]
+    # Reshuffled over the whole set, not within a window: lines move far between passes.
+    moves = [abs(cached[0].index(x) - cached[1].index(x)) for x in range(1, n + 1)]
+    assert max(moves) > n // 2
+
+
+def test_epoch_picks_the_pass_so_resumed_runs_continue_the_order():
+    samples = _samples()
+    charset = Charset("0123456789abcdefghij ")
+    for cache in (False, True):
+        fresh = make_dataset(samples, charset, CONFIG, batch_size=1, boundaries=None, seed=2, cache=cache)
+        orders = [_line_order(fresh) for _ in range(3)]
+        resumed = make_dataset(samples, charset, CONFIG, batch_size=1, boundaries=None, seed=2,
+                               cache=cache, epoch=2)
+        assert _line_order(resumed) == orders[2]
+
+
+def test_steps_per_epoch_epochs_depend_only_on_seed_and_epoch():
+    samples = _samples()
+    charset = Charset("0123456789abcdefghij ")
+
+    def batches(epoch, count):
+        ds = make_dataset(samples, charset, CONFIG, batch_size=3, boundaries=BOUNDS, seed=4, cache=True,
+                          epoch=epoch, steps_per_epoch=5)
+        return [(w.tolist(), lab.tolist()) for _, w, lab in _collect(ds.take(count))]
+
+    from_start = batches(0, 15)  # epochs 0, 1, 2 (5 batches each; a pass has fewer)
+    assert batches(2, 5) == from_start[10:]
+    assert from_start[0:5] != from_start[5:10]
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        make_dataset(samples, charset, CONFIG, steps_per_epoch=0)
+    with pytest.raises(ValueError, match="epoch"):
+        make_dataset(samples, charset, CONFIG, epoch=-1)
+
+
+def _concurrency_probe(delay=0.05):
+    """An augmentation that records how many calls run at once (one image in, same out)."""
+    import threading
+    import time
+
+    lock, state = threading.Lock(), {"running": 0, "most": 0}
+
+    def record(image):
+        with lock:
+            state["running"] += 1
+            state["most"] = max(state["most"], state["running"])
+        time.sleep(delay)
+        with lock:
+            state["running"] -= 1
+        return image
+
+    def augment(image):
+        out = tf.py_function(record, [image], tf.float32)
+        out.set_shape(image.shape)
+        return out
+
+    return augment, state
+
+
+def test_augmentation_runs_in_parallel_unless_deterministic():
+    samples = _samples(12)
+    charset = Charset("0123456789abcdefghij ")
+    for deterministic, parallel in ((False, True), (True, False)):
+        augment, state = _concurrency_probe()
+        ds = make_dataset(samples, charset, CONFIG, batch_size=4, boundaries=None, training=True,
+                          augment=augment, seed=0, deterministic=deterministic)
+        _collect(ds)
+        assert (state["most"] > 1) == parallel, (deterministic, state)
+
+
 def test_augmentation_only_in_training_and_deterministic():
     samples = _samples(6)
     charset = Charset("0123456789abcdefghij ")
 
     def run(training, seed):
         ds = make_dataset(samples, charset, CONFIG, batch_size=6, boundaries=None, shuffle=False,
-                          training=training, augment=LineAugmentation(seed=seed), seed=seed)
+                          training=training, augment=LineAugmentation(seed=seed), seed=seed,
+                          deterministic=True)
         return _collect(ds)[0]
 
     plain = run(False, 1)  # evaluation: the augmentation is ignored
