@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 ARCHITECTURES = ("crnn", "mdlstm")
+MDLSTM_CELLS = ("bounded", "graves")
 
 
 def _invalid(name: str, expected: str, value: Any) -> ValueError:
@@ -97,7 +98,14 @@ class MDLSTMConfig:
         conv_filters: features of the two subsampling convolutions (paper: 6, 20).
         conv_strides: (height, width) kernel = stride of each subsampling convolution (the
             paper's 2x4 filters would leave too few frames for CTC at height 32).
-        dropout: dropout after each MDLSTM layer (the paper's only dropout).
+        dropout: dropout after each MDLSTM layer but the first (the paper's only dropout;
+            dropping one of the first layer's few features starves everything above it).
+        cell: the MDLSTM2D cell, `"bounded"` (default: its state stays bounded) or `"graves"`.
+        normalize: layer-normalise each MDLSTM's output over its features (default True).
+            An MDLSTM's output is several times smaller than its input at initialisation
+            (h = o * tanh(c), with o and the input gate near 0.5); over three layers the signal
+            reaching the logits was 100-1000x smaller than the image's, and the network stayed
+            in CTC's blank phase. The normalisation restores a unit scale after each layer.
     """
 
     block: tuple[int, int] = (2, 2)
@@ -105,6 +113,8 @@ class MDLSTMConfig:
     conv_filters: tuple[int, ...] = (6, 20)
     conv_strides: tuple[tuple[int, int], ...] = ((2, 2), (2, 1))
     dropout: float = 0.25
+    cell: str = "bounded"
+    normalize: bool = True
 
     def __post_init__(self):
         object.__setattr__(self, "block", _positive_ints("block", self.block, length=2))
@@ -121,6 +131,8 @@ class MDLSTMConfig:
                 "conv_strides", f"one stride per conv ({len(self.conv_filters)})", self.conv_strides
             )
         object.__setattr__(self, "dropout", _rate("dropout", self.dropout))
+        if self.cell not in MDLSTM_CELLS:
+            raise _invalid("cell", f"one of {MDLSTM_CELLS}", self.cell)
 
     @property
     def strides(self) -> tuple[int, int]:
@@ -130,6 +142,25 @@ class MDLSTMConfig:
             h, w = h * sh, w * sw
         return h, w
 
+    @classmethod
+    def preset(cls, name: str, **overrides) -> "MDLSTMConfig":
+        """A named size: `"paper"` (Pham et al.'s 2/10/50 units, convs 6/20, about 150k
+        parameters with 80 classes) or `"large"` (8/32/96 units, convs 16/48, widths in the
+        proportions of RETURNN's IAM setup, conv 15/45/75 with MDLSTM 30/60/90).
+
+        >>> MDLSTMConfig.preset("large").lstm_units
+        (8, 32, 96)
+        """
+        if name not in MDLSTM_PRESETS:
+            raise _invalid("name", f"one of {tuple(MDLSTM_PRESETS)}", name)
+        return cls(**{**MDLSTM_PRESETS[name], **overrides})
+
+
+MDLSTM_PRESETS = {
+    "paper": {"lstm_units": (2, 10, 50), "conv_filters": (6, 20)},
+    "large": {"lstm_units": (8, 32, 96), "conv_filters": (16, 48)},
+}
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
@@ -138,7 +169,8 @@ class ModelConfig:
     Args:
         arch: "crnn" or "mdlstm".
         crnn: sizes of the CRNN (used when `arch="crnn"`).
-        mdlstm: sizes of the MDLSTM network (used when `arch="mdlstm"`).
+        mdlstm: sizes of the MDLSTM network (used when `arch="mdlstm"`), or the name of
+            an `MDLSTMConfig.preset` (`"paper"`, `"large"`).
 
     Example:
 
@@ -157,6 +189,8 @@ class ModelConfig:
             raise _invalid("arch", f"one of {ARCHITECTURES}", self.arch)
         if isinstance(self.crnn, dict):
             object.__setattr__(self, "crnn", _from_dict(CRNNConfig, self.crnn, "crnn"))
+        if isinstance(self.mdlstm, str):
+            object.__setattr__(self, "mdlstm", MDLSTMConfig.preset(self.mdlstm))
         if isinstance(self.mdlstm, dict):
             object.__setattr__(self, "mdlstm", _from_dict(MDLSTMConfig, self.mdlstm, "mdlstm"))
         if not isinstance(self.crnn, CRNNConfig):

@@ -84,7 +84,7 @@ def test_output_shapes():
 def test_golden_value_with_constant_weights():
     # One pixel, one unit: gates are all x*0.5 + bias, forget biases 1.0.
     layer = MDLSTM2D(
-        1, directions=1, kernel_initializer="ones", recurrent_initializer="zeros"
+        1, directions=1, cell="graves", kernel_initializer="ones", recurrent_initializer="zeros"
     )
     out = layer(np.full((1, 1, 1, 1), 0.5, "float32")).numpy().item()
     sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
@@ -94,6 +94,54 @@ def test_golden_value_with_constant_weights():
     bounded = MDLSTM2D(2, directions=2, cell="bounded")
     bounded.build((None, None, None, 1))
     np.testing.assert_array_equal(bounded.bias.numpy()[1], [0, 0, 1, 1, 0, 0, 0, 0, 0, 0])
+
+
+def test_each_direction_initialised_as_its_own_layer():
+    channels, units = 20, 8
+    layer = MDLSTM2D(units, directions=4)
+    layer.build((None, None, None, channels))
+    kernel, recurrent = layer.kernel.numpy(), layer.recurrent_kernel.numpy()
+    # Glorot uniform over each direction's (in, 5U): limit sqrt(6 / (in + 5U)), variance 2 / (in + 5U).
+    limit = np.sqrt(6 / (channels + 5 * units))
+    for k in kernel:
+        assert 0.95 * limit < np.abs(k).max() <= limit
+        assert k.var() == pytest.approx(2 / (channels + 5 * units), rel=0.15)
+    # Orthogonal per direction, neighbour (left rows, upper rows) and gate block.
+    for d in range(4):
+        for rows in (slice(0, units), slice(units, 2 * units)):
+            for g in range(5):
+                block = recurrent[d, rows, g * units : (g + 1) * units]
+                np.testing.assert_allclose(block @ block.T, np.eye(units), atol=1e-5)
+    # Directions and blocks are independent draws, not copies.
+    assert not np.allclose(kernel[0], kernel[1])
+    assert not np.allclose(recurrent[0, :units, :units], recurrent[1, :units, :units])
+    assert not np.allclose(recurrent[0, :units, :units], recurrent[0, :units, units : 2 * units])
+
+
+def test_seeded_initialisers_are_reproducible_and_still_differ_per_direction():
+    make = lambda: MDLSTM2D(  # noqa: E731
+        3, directions=2, kernel_initializer=keras.initializers.GlorotUniform(seed=7),
+        recurrent_initializer=keras.initializers.Orthogonal(seed=7),
+    )
+    a, b = make(), make()
+    for layer in (a, b):
+        layer.build((None, None, None, 2))
+    np.testing.assert_array_equal(a.kernel.numpy(), b.kernel.numpy())
+    np.testing.assert_array_equal(a.recurrent_kernel.numpy(), b.recurrent_kernel.numpy())
+    assert not np.allclose(a.kernel.numpy()[0], a.kernel.numpy()[1])
+
+
+@pytest.mark.parametrize("units, shape", [(2, (4, 16, 100, 4)), (10, (2, 8, 192, 6))])
+def test_default_cell_state_stays_in_range_at_initialisation(units, shape):
+    # Realistic sizes: the first two layers of the line model on a 32 x 384 line.
+    x = np.random.default_rng(0).normal(size=shape).astype("float32")
+    out, _, c = MDLSTM2D(units, directions=4, return_state=True)(x)
+    # Bounded cell: |c| grows by at most 1 per diagonal, and at initialisation stays near 1.
+    assert np.abs(c.numpy()).max() < 2.0
+    assert 0.02 < np.sqrt(np.mean(out.numpy() ** 2)) < 0.9
+    # The Graves cell (two forget gates biased to +1) blows up on the same input.
+    _, _, c_graves = MDLSTM2D(units, directions=4, cell="graves", return_state=True)(x)
+    assert np.abs(c_graves.numpy()).max() > 1e3
 
 
 def test_one_direction_depends_on_exactly_the_top_left_quadrant():
