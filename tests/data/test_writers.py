@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from keras_htr.data.synthetic import ALPHABET, HELD_OUT_DESIGNS, designs, list_designs, pen
+from keras_htr.data.synthetic import writer as writer_module
 from keras_htr.data.synthetic.writer import Writer, crop_to_ink, sample_style
 
 _SVG_FONT = """<?xml version="1.0"?>
@@ -156,7 +157,8 @@ def test_writer_renders_glyph_by_glyph_with_jitter(kind, tmp_path, monkeypatch):
     # each glyph gets its own jitter: another rng, another line from the same writer
     assert a.ink.shape != c.ink.shape or not np.array_equal(a.ink, c.ink)
     still = Writer(design, dataclasses.replace(
-        writer.style, jitter_scale=0.0, jitter_rotation=0.0, jitter_offset=0.0, pressure=0.0, drift_amp=0.0
+        writer.style, jitter_scale=0.0, jitter_rotation=0.0, jitter_offset=0.0, pressure=0.0, drift_amp=0.0,
+        warp=0.0,
     ))  # fmt: skip
     if kind == "outline":  # with no jitter, the same writer writes the same word whatever the rng
         np.testing.assert_array_equal(
@@ -178,7 +180,7 @@ def test_slant_and_proportions_change_the_writing(kind):
     design = found[0]
     base = dataclasses.replace(
         sample_style(np.random.default_rng(0), design), slant=0.0, ascender=1.0, descender=1.0,
-        jitter_scale=0.0, jitter_rotation=0.0, jitter_offset=0.0, drift_amp=0.0, slope=0.0,
+        jitter_scale=0.0, jitter_rotation=0.0, jitter_offset=0.0, drift_amp=0.0, slope=0.0, warp=0.0,
         deform=tuple((0.0, 1.0, 1.0, 0.0) for _ in range(6)),
     )  # fmt: skip
     rng = lambda: np.random.default_rng(0)  # noqa: E731
@@ -244,7 +246,7 @@ def test_missing_accented_letters_are_composed_over_their_base(font_dir):
         assert set("éñçÁü") <= design.covered and not set("œß¿€") & design.covered  # no base letter to draw on
         style = dataclasses.replace(
             sample_style(np.random.default_rng(0), design), jitter_scale=0.0, jitter_rotation=0.0,
-            jitter_offset=0.0, pressure=0.0, drift_amp=0.0, slope=0.0, weight=0,
+            jitter_offset=0.0, pressure=0.0, drift_amp=0.0, slope=0.0, weight=0, warp=0.0,
         )  # fmt: skip
         writer = Writer(design, style)
         plain, accented = (writer.write(t, np.random.default_rng(0)).ink for t in ("e", "é"))
@@ -252,3 +254,35 @@ def test_missing_accented_letters_are_composed_over_their_base(font_dir):
         assert len(ink_rows(accented)) > len(ink_rows(plain)) + 2, name  # an accent above the e
         cedilla = writer.write("ç", np.random.default_rng(0)).ink
         assert len(ink_rows(cedilla)) > len(ink_rows(writer.write("c", np.random.default_rng(0)).ink)) + 2
+
+
+def test_thinning_gives_a_one_pixel_skeleton():
+    block = np.zeros((12, 30), bool)
+    block[3:9, 2:28] = True
+    skeleton = writer_module._thin(block)
+    assert skeleton.sum() > 15 and skeleton.sum(axis=0).max() == 1  # one pixel thick, still long
+    assert not (skeleton & ~block).any()
+
+
+def test_monoline_writers_redraw_the_skeleton_with_their_pen():
+    design = next(d for d in list_designs() if d.name == "delius")
+    style = dataclasses.replace(
+        sample_style(np.random.default_rng(0), design), jitter_scale=0.0, jitter_rotation=0.0, jitter_offset=0.0,
+        pressure=0.0, drift_amp=0.0, slope=0.0, weight=0, warp=0.0, x_height_px=20.0, monoline=False,
+    )  # fmt: skip
+    ink = {}
+    for mono, pen in ((False, 0.1), (True, 0.06), (True, 0.2)):
+        line = Writer(design, dataclasses.replace(style, monoline=mono, pen_width=pen)).write("Hom", np.random.default_rng(0))
+        ink[mono, pen] = line.ink
+    filled, thin, thick = ink[False, 0.1], ink[True, 0.06], ink[True, 0.2]
+    assert abs(thin.shape[1] - filled.shape[1]) <= 3  # same letters, same places
+    assert thin.sum() < 0.8 * filled.sum() and thick.sum() > 1.3 * thin.sum()  # the pen sets the width
+
+
+def test_smooth_warp_moves_ink_a_little():
+    ink = np.zeros((40, 200), np.float32)
+    ink[18:22, 10:190] = 1.0
+    warped = writer_module._smooth_warp(ink, np.random.default_rng(0), 3.0, 15.0)
+    assert warped.shape == ink.shape and not np.allclose(warped, ink)
+    rows = np.nonzero(warped.max(1) > 0.5)[0]
+    assert 12 <= rows.min() and rows.max() <= 27  # displaced by at most the amplitude (and a pixel)

@@ -30,6 +30,8 @@ _SUPERSAMPLE = 2  # pen strokes are drawn at twice the size, then reduced (anti-
 _MAX_CHARS = 400  # bounds the work one line can cause
 # Pen-path designs that draw thick parts as parallel strokes: a thinner pen leaves them hollow.
 _MIN_PEN = {"hershey-script-complex": 0.2}
+# Outline fonts whose thinner strokes exceed this share of the x-height are never skeletonised.
+_MAX_MONOLINE_STROKE = 0.19
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +50,8 @@ class WriterStyle:
     drift_phase: float
     slope: float  # baseline slope (rise per unit run)
     weight: int  # outline fonts: -1 thinner, 0 as designed, 1 bolder
+    monoline: bool  # outline fonts: skeletonised and redrawn with the pen (`pen_width`)
+    warp: float  # outline fonts: amplitude of a smooth displacement of the line, in x-heights
     pen_width: float  # pen-path fonts: pen diameter
     pressure: float  # 0..0.6: how much the pressure (width, darkness) varies along the stroke
     ink_tone: float  # 0 black .. 0.45 light (blue or grey pens, pencils)
@@ -90,6 +94,8 @@ def sample_style(rng: np.random.Generator, design: Design) -> WriterStyle:
         drift_phase=u(0, 2 * np.pi),
         slope=float(rng.normal(0, 0.012)),
         weight=int(rng.choice([-1, 0, 1], p=[0.25, 0.5, 0.25])),
+        monoline=bool(rng.random() < 0.3),
+        warp=float(u(0.0, 0.08) if rng.random() < 0.6 else 0.0),
         pen_width=u(0.09, 0.22),
         pressure=u(0.0, 0.6),
         ink_tone=float(u(0.0, 0.2) if rng.random() < 0.7 else u(0.2, 0.45)),
@@ -146,11 +152,19 @@ def _weight(path: str, wanted: int, k: float) -> int:
     return wanted
 
 
-@functools.lru_cache(maxsize=8192)
-def _outline_glyph(path: str, ch: str, weight: int) -> tuple:
+@functools.lru_cache(maxsize=32768)  # (a glyph is a few kB: at most ~100 MB)
+def _outline_glyph(path: str, ch: str, weight: int, pen_px: int = 0) -> tuple:
     """(mask uint8, left, top, advance): the glyph at the reference size, its box relative to the origin
     on the baseline (y down), thinned or emboldened by `weight` pixels. An accented letter the
-    font lacks is its base letter with the accent drawn over it."""
+    font lacks is its base letter with the accent drawn over it. With `pen_px` (odd), the glyph
+    is skeletonised and redrawn with a round pen that wide: a monoline hand from the same font."""
+    if pen_px:
+        skeleton, left, top, advance = _skeleton_glyph(path, ch)
+        drawn = Image.fromarray(skeleton)
+        for _ in range(pen_px // 2):  # n 3x3 maxima = one (2n+1) maximum, at a fraction of the cost
+            drawn = drawn.filter(ImageFilter.MaxFilter(3))
+        drawn = drawn.filter(ImageFilter.BoxBlur(1))
+        return np.asarray(drawn), left, top, advance
     if weight != 0:
         mask, left, top, advance = _outline_glyph(path, ch, 0)
         image = Image.fromarray(mask)
@@ -198,11 +212,42 @@ def _composed_glyph(path: str, ch: str) -> tuple:
     return np.asarray(image), new_left, new_top, advance
 
 
-@functools.lru_cache(maxsize=4096)
-def _warped_glyph(path: str, ch: str, weight: int, asc: float, desc: float) -> tuple:
+@functools.lru_cache(maxsize=8192)
+def _skeleton_glyph(path: str, ch: str) -> tuple:
+    """`_outline_glyph` thinned to its one-pixel skeleton (uint8 0/255)."""
+    mask, left, top, advance = _outline_glyph(path, ch, 0)
+    return np.where(_thin(mask > 110), 255, 0).astype(np.uint8), left, top, advance
+
+
+def _thin(ink: np.ndarray) -> np.ndarray:
+    """Zhang-Suen thinning of a boolean image: its one-pixel-wide skeleton."""
+    img = np.pad(ink, 1).astype(np.uint8)
+    for _ in range(200):  # bounded: a glyph's strokes are far thinner than 400 pixels
+        changed = False
+        for step in (0, 1):
+            p = img
+            n = [p[:-2, 1:-1], p[:-2, 2:], p[1:-1, 2:], p[2:, 2:], p[2:, 1:-1], p[2:, :-2], p[1:-1, :-2], p[:-2, :-2]]
+            b = sum(x.astype(np.int8) for x in n)
+            a = sum(((n[i] == 0) & (n[(i + 1) % 8] == 1)).astype(np.int8) for i in range(8))
+            p2, p4, p6, p8 = n[0], n[2], n[4], n[6]
+            if step == 0:
+                c = (p2 * p4 * p6 == 0) & (p4 * p6 * p8 == 0)
+            else:
+                c = (p2 * p4 * p8 == 0) & (p2 * p6 * p8 == 0)
+            remove = (p[1:-1, 1:-1] == 1) & (b >= 2) & (b <= 6) & (a == 1) & c
+            if remove.any():
+                img[1:-1, 1:-1][remove] = 0
+                changed = True
+        if not changed:
+            break
+    return img[1:-1, 1:-1].astype(bool)
+
+
+@functools.lru_cache(maxsize=8192)
+def _warped_glyph(path: str, ch: str, weight: int, asc: float, desc: float, pen_px: int = 0) -> tuple:
     """`_outline_glyph` stretched vertically piecewise: above the x-height line by `asc`, below
     the baseline by `desc`, the x-height band unchanged (nearest rows: it is scaled down later)."""
-    mask, left, top, advance = _outline_glyph(path, ch, weight)
+    mask, left, top, advance = _outline_glyph(path, ch, weight, pen_px)
     if asc == 1.0 and desc == 1.0:
         return mask, left, top, advance
     xh = _outline_metrics(path)[0]
@@ -313,13 +358,18 @@ class Writer:
         xh_ref, space_ref = _outline_metrics(path)
         k = s.x_height_px / xh_ref  # output pixels per reference pixel
         weight = _weight(path, s.weight, k)
+        pen_px = 0
+        # Heavy display scripts skeletonise into spurs and broken letters: those stay filled.
+        if s.monoline and _stroke_px(path) < _MAX_MONOLINE_STROKE * xh_ref:
+            # the pen's width at the reference size, odd, from a few sizes (cached glyphs)
+            pen_px = int(np.clip(2 * round(max(s.pen_width * s.x_height_px, 1.3) / k / 2) + 1, 3, 11))
         pieces = []
         x = 0.0
         for ch in text:
             if ch == " ":
                 x += self._word_gap(space_ref * k, rng)
                 continue
-            mask, left, top, advance = _warped_glyph(path, ch, weight, s.ascender, s.descender)
+            mask, left, top, advance = _warped_glyph(path, ch, weight, s.ascender, s.descender, pen_px)
             if zone is not None and not _reaches(zone, top + 3, top + mask.shape[0] - 3, xh_ref):
                 x += advance * k * s.width + s.letter_spacing * s.x_height_px
                 continue
@@ -336,6 +386,8 @@ class Writer:
         if not pieces:
             return _EMPTY
         ink, x0, y0 = _compose(pieces)
+        if s.warp > 0 and zone is None:  # (a neighbour's few intruding strokes need no warp)
+            ink = _smooth_warp(ink, rng, s.warp * s.x_height_px, s.x_height_px)
         if s.pressure > 0:  # light and heavy passages: a smooth field over the line
             ink *= _pressure_field(rng, ink.shape, s.pressure, s.x_height_px)
         return RenderedLine(ink, int(round(-y0)), int(round(s.x_height_px)))
@@ -441,6 +493,30 @@ def _compose(pieces: list) -> tuple:
         region = canvas[r: r + h, c: c + w]
         np.maximum(region, mask[: region.shape[0], : region.shape[1]], out=region)
     return canvas, x0, y0
+
+
+def _smooth_warp(ink: np.ndarray, rng, amplitude: float, x_height: float) -> np.ndarray:
+    """`ink` displaced by a smooth random field (wavelengths of 1.5-4 x-heights): the same font,
+    a different hand."""
+    h, w = ink.shape
+    xs = np.arange(w, dtype=np.float32)
+    ys = np.arange(h, dtype=np.float32)
+    shifts = []
+    for _ in range(2):  # sin(a x + b y + c), separable: an outer sum of two 1-D terms
+        a, b = rng.uniform(1 / 4, 1 / 1.5, 2) / x_height * rng.choice([-1, 1], 2) * 2 * np.pi
+        c = rng.uniform(0, 2 * np.pi)
+        sa, ca = np.sin(a * xs), np.cos(a * xs)
+        sb, cb = np.sin(b * ys + c), np.cos(b * ys + c)
+        shifts.append(amplitude * (cb[:, None] * sa[None, :] + sb[:, None] * ca[None, :]))
+    sx = np.clip(xs[None, :] + shifts[0], 0, w - 1.001)
+    sy = np.clip(ys[:, None] + shifts[1], 0, h - 1.001)
+    x0, y0 = sx.astype(np.intp), sy.astype(np.intp)
+    fx, fy = sx - x0, sy - y0
+    flat = ink.ravel()
+    i = y0 * w + x0
+    top = flat[i] * (1 - fx) + flat[i + 1] * fx
+    bottom = flat[i + w] * (1 - fx) + flat[i + w + 1] * fx
+    return (top * (1 - fy) + bottom * fy).astype(np.float32)
 
 
 def _pressure_field(rng, shape: tuple, amount: float, x_height: float) -> np.ndarray:
