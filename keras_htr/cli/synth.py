@@ -25,25 +25,59 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--out", help="output folder (created if missing)")
     parser.add_argument("--lines", type=int, help="number of lines to generate")
-    parser.add_argument("--kind", choices=("text", "digits", "mixed"), default="text",
-                        help="lines by writers, MNIST digit strings, or both (70/30); default text")
+    parser.add_argument(
+        "--kind",
+        choices=("text", "digits", "mixed"),
+        default="text",
+        help="lines by writers, MNIST digit strings, or both (70/30); default text",
+    )
     parser.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
-    parser.add_argument("--designs", "--fonts", dest="designs", type=_names,
-                        help="comma-separated designs to write with (default: all but the held-out ones)")
-    parser.add_argument("--exclude-designs", "--exclude-fonts", dest="exclude_designs", type=_names,
-                        help="comma-separated designs to leave out")
-    parser.add_argument("--held-out", action="store_true",
-                        help="write with the held-out designs only (for a test set of unseen hands)")
-    parser.add_argument("--font-dir", action="append", default=[],
-                        help="extra folder to look for the allowlisted font files in (repeatable); "
-                        "also $KERAS_HTR_FONT_DIR")
-    parser.add_argument("--split", choices=("train", "test"), default="train",
-                        help="MNIST digits to use: first 400 per class (train) or last 100 (test)")
-    parser.add_argument("--start", type=int, default=0, help="index of the first line (to extend a set)")
-    parser.add_argument("--workers", type=int, default=1, help="processes to generate with (default 1)")
+    parser.add_argument(
+        "--designs",
+        "--fonts",
+        dest="designs",
+        type=_names,
+        help="comma-separated designs to write with (default: all but the held-out ones)",
+    )
+    parser.add_argument(
+        "--exclude-designs",
+        "--exclude-fonts",
+        dest="exclude_designs",
+        type=_names,
+        help="comma-separated designs to leave out",
+    )
+    parser.add_argument(
+        "--held-out",
+        action="store_true",
+        help="write with the held-out designs only (for a test set of unseen hands)",
+    )
+    parser.add_argument(
+        "--font-dir",
+        action="append",
+        default=[],
+        help="extra folder to look for the allowlisted font files in (repeatable); "
+        "also $KERAS_HTR_FONT_DIR",
+    )
+    parser.add_argument(
+        "--split",
+        choices=("train", "test"),
+        default="train",
+        help="MNIST digits to use: first 400 per class (train) or last 100 (test)",
+    )
+    parser.add_argument(
+        "--start", type=int, default=0, help="index of the first line (to extend a set)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="processes to generate with (default 1)"
+    )
     parser.add_argument("--clean", action="store_true", help="no scan degradation (clean renders)")
-    parser.add_argument("--list-writers", "--list-fonts", dest="list_writers", action="store_true",
-                        help="print the handwriting designs found and exit")
+    parser.add_argument(
+        "--list-writers",
+        "--list-fonts",
+        dest="list_writers",
+        action="store_true",
+        help="print the handwriting designs found and exit",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -51,13 +85,17 @@ def run(args: argparse.Namespace) -> int:
     if args.font_dir:  # through the environment, so that worker processes see the folders too
         from keras_htr.data.synthetic.designs import FONT_DIR_ENV
 
-        os.environ[FONT_DIR_ENV] = os.pathsep.join(args.font_dir + [os.environ.get(FONT_DIR_ENV, "")]).strip(os.pathsep)
+        os.environ[FONT_DIR_ENV] = os.pathsep.join(
+            args.font_dir + [os.environ.get(FONT_DIR_ENV, "")]
+        ).strip(os.pathsep)
     from keras_htr.data import synthetic
 
     if args.list_writers:
         return _list_writers(synthetic)
     if not args.out or not args.lines:
-        print("keras-htr synth: --out and --lines are required (or --list-writers)", file=sys.stderr)
+        print(
+            "keras-htr synth: --out and --lines are required (or --list-writers)", file=sys.stderr
+        )
         return 2
     if args.lines < 1 or args.workers < 1 or args.start < 0:
         print("keras-htr synth: --lines and --workers must be >= 1, --start >= 0", file=sys.stderr)
@@ -96,8 +134,12 @@ def _list_writers(synthetic) -> int:
         key = d.source.split(":")[0] + (":pen" if d.kind == "pen" else "")
         by_source[key] = by_source.get(key, 0) + 1
     summary = ", ".join(f"{n} {k}" for k, n in sorted(by_source.items()))
-    print(f"{len(designs)} designs ({summary}); "
-          f"{sum(d.name in synthetic.HELD_OUT_DESIGNS for d in designs)} held out of training")
+    print(
+        f"{len(designs)} designs ({summary}); "
+        f"{sum(d.name in synthetic.HELD_OUT_DESIGNS for d in designs)} held out of training"
+    )
     if len(designs) < 30:
-        print("fewer than 30 designs: see the README for the apt-get line and the SVG-font one-liner")
+        print(
+            "fewer than 30 designs: see the README for the apt-get line and the SVG-font one-liner"
+        )
     return 0

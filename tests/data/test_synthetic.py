@@ -1,8 +1,7 @@
 import numpy as np
 import pytest
 
-from keras_htr.data import read_dataset
-from keras_htr.data import synthetic
+from keras_htr.data import read_dataset, synthetic
 from keras_htr.data.synthetic import (
     HELD_OUT_DESIGNS,
     LineSynthesizer,
@@ -18,7 +17,9 @@ def test_pypi_designs_found_and_selection():
     assert {"caveat", "kalam", "zeyada", "indie-flower"} <= set(names)
     default = [d.name for d in select_designs()]
     assert default and not set(default) & set(HELD_OUT_DESIGNS)  # held out of training by default
-    assert [d.name for d in select_designs(exclude=["kalam"])] == [n for n in default if n != "kalam"]
+    assert [d.name for d in select_designs(exclude=["kalam"])] == [
+        n for n in default if n != "kalam"
+    ]
     assert [d.name for d in select_designs(["delius", "caveat"], ["caveat"])] == ["delius"]
     assert "indie-flower" in [d.name for d in select_designs(held_out=True)]
     with pytest.raises(ValueError, match="unknown"):
@@ -33,7 +34,9 @@ def test_lines_are_deterministic_and_depend_on_seed_and_index():
         la, lb = a.line(i), b.line(i)
         assert la.text == lb.text and la.writer == lb.writer
         np.testing.assert_array_equal(la.image, lb.image)
-    assert [a.line(i).text for i in range(5)] != [LineSynthesizer(kind="mixed", seed=6).line(i).text for i in range(5)]
+    assert [a.line(i).text for i in range(5)] != [
+        LineSynthesizer(kind="mixed", seed=6).line(i).text for i in range(5)
+    ]
     assert len({a.line(i).text for i in range(10)}) == 10
 
 
@@ -87,7 +90,13 @@ def test_write_dataset_reads_back(tmp_path):
 @pytest.mark.slow
 def test_write_dataset_with_workers_writes_the_same_files(tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
-    kwargs = dict(kind="text", seed=4, designs=["caveat", "delius"], start=10, progress=False)
+    kwargs = {
+        "kind": "text",
+        "seed": 4,
+        "designs": ["caveat", "delius"],
+        "start": 10,
+        "progress": False,
+    }
     assert write_dataset(one, 5, workers=1, **kwargs) == write_dataset(two, 5, workers=2, **kwargs)
     names = sorted(p.name for p in one.iterdir())
     assert names == sorted(p.name for p in two.iterdir()) and len(names) == 10
@@ -123,11 +132,21 @@ def test_synth_command_lists_writers_and_held_out(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "caveat" in out and "held out" in out and "designs (" in out
     dest = tmp_path / "unseen"
-    assert main(["synth", "--out", str(dest), "--lines", "3", "--held-out", "--quiet", "--seed", "1"]) == 0
+    assert (
+        main(["synth", "--out", str(dest), "--lines", "3", "--held-out", "--quiet", "--seed", "1"])
+        == 0
+    )
     out = capsys.readouterr().out
-    written = [line.split()[-1] for line in out.splitlines() if line.strip()[:1].isdigit() and "lines written" not in line]
+    written = [
+        line.split()[-1]
+        for line in out.splitlines()
+        if line.strip()[:1].isdigit() and "lines written" not in line
+    ]
     assert written and set(written) <= set(HELD_OUT_DESIGNS)
-    assert main(["synth", "--out", str(dest), "--lines", "2", "--held-out", "--designs", "caveat"]) == 2
+    assert (
+        main(["synth", "--out", str(dest), "--lines", "2", "--held-out", "--designs", "caveat"])
+        == 2
+    )
 
 
 def test_module_exports_no_font_era_names():

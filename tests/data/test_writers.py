@@ -50,7 +50,9 @@ def font_dir(tmp_path, monkeypatch):
 
 def test_held_out_designs():
     assert len(HELD_OUT_DESIGNS) >= 6 and len(set(HELD_OUT_DESIGNS)) == len(HELD_OUT_DESIGNS)
-    allowlisted = set(designs.FONTPKG_DESIGNS) | set(designs._OUTLINE_FILES) | set(designs._PEN_FILES)
+    allowlisted = (
+        set(designs.FONTPKG_DESIGNS) | set(designs._OUTLINE_FILES) | set(designs._PEN_FILES)
+    )
     assert set(HELD_OUT_DESIGNS) <= allowlisted
     assert set(HELD_OUT_DESIGNS) & set(designs._PEN_FILES)  # at least one pen-path design
     assert set(HELD_OUT_DESIGNS) & set(designs.FONTPKG_DESIGNS)  # some even with PyPI fonts alone
@@ -59,12 +61,21 @@ def test_held_out_designs():
 def test_discovery_is_an_allowlist(font_dir):
     """A font the project must never use, installed or dropped in a font folder, is not picked up."""
     caveat = _fontpkg_file()
-    for name in ("Purisa.ttf", "Kristi.ttf", "Breip.ttf", "dkg-handwriting.otf", "Rufscript010.ttf", "Havana.ttf"):
+    for name in (
+        "Purisa.ttf",
+        "Kristi.ttf",
+        "Breip.ttf",
+        "dkg-handwriting.otf",
+        "Rufscript010.ttf",
+        "Havana.ttf",
+    ):
         shutil.copy(caveat, font_dir / name)
     found = list_designs()
     assert not any(str(font_dir) in d.path for d in found)
     for d in found:
-        assert not any(r.rstrip("*").replace("fonts-", "") in d.path.lower() for r in designs.RESERVED[:8])
+        assert not any(
+            r.rstrip("*").replace("fonts-", "") in d.path.lower() for r in designs.RESERVED[:8]
+        )
     sources = {d.source.split(":")[1] for d in found if d.source.startswith("debian:")}
     assert sources <= set(designs.DEBIAN_PACKAGES)
 
@@ -98,7 +109,11 @@ def test_broken_or_incomplete_fonts_are_skipped_with_a_warning_naming_them(font_
         found = {d.name: d for d in list_designs()}
     messages = " ".join(str(w.message) for w in caught)
     assert "'humor-sans'" in messages and "cannot load" in messages and "humor-sans" not in found
-    assert "'ecolier-court'" in messages and "lacks glyphs for 'q'" in messages and "ecolier-court" not in found
+    assert (
+        "'ecolier-court'" in messages
+        and "lacks glyphs for 'q'" in messages
+        and "ecolier-court" not in found
+    )
     assert "joscelyn" in found and not set("()") & found["joscelyn"].covered
 
 
@@ -114,8 +129,12 @@ def test_svg_path_parser():
     (poly,) = pen._path_polylines("M 0 0 l 10 0 10 10 Z")
     np.testing.assert_allclose(poly, [[0, 0], [10, 0], [20, 10], [0, 0]])
     (curve,) = pen._path_polylines("M 0 0 C 0 10 10 10 10 0")
-    assert len(curve) == 9 and np.allclose(curve[-1], [10, 0]) and curve[:, 1].max() == pytest.approx(7.5)
-    a, b = pen._path_polylines("M0,0 H5 V5 M 1 1 L 2 2")
+    assert (
+        len(curve) == 9
+        and np.allclose(curve[-1], [10, 0])
+        and curve[:, 1].max() == pytest.approx(7.5)
+    )
+    a, _ = pen._path_polylines("M0,0 H5 V5 M 1 1 L 2 2")
     np.testing.assert_allclose(a, [[0, 0], [5, 0], [5, 5]])
     with pytest.raises(ValueError, match="unsupported"):
         pen._path_polylines("M 0 0 A 1 1 0 0 0 5 5")
@@ -123,7 +142,7 @@ def test_svg_path_parser():
 
 def test_hershey_parser(tmp_path):
     # glyph 0 (space) and glyph 1 ("!"): bearings J,Z; a vertical bar from y=F to y=T, then a dot
-    lines = ["12345  1JZ", "12345  6JZRFRT RRYSZ"] + [f"12345  3JZRFRT"] * 94
+    lines = ["12345  1JZ", "12345  6JZRFRT RRYSZ"] + ["12345  3JZRFRT"] * 94
     path = tmp_path / "t.jhf"
     path.write_text("\n".join(lines) + "\n")
     font = pen.load_hershey(str(path))
@@ -162,7 +181,8 @@ def test_writer_renders_glyph_by_glyph_with_jitter(kind, tmp_path, monkeypatch):
     ))  # fmt: skip
     if kind == "outline":  # with no jitter, the same writer writes the same word whatever the rng
         np.testing.assert_array_equal(
-            still.write("Minimum", np.random.default_rng(2)).ink, still.write("Minimum", np.random.default_rng(3)).ink
+            still.write("Minimum", np.random.default_rng(2)).ink,
+            still.write("Minimum", np.random.default_rng(3)).ink,
         )
     designs._discover.cache_clear()
 
@@ -183,24 +203,31 @@ def test_slant_and_proportions_change_the_writing(kind):
         jitter_scale=0.0, jitter_rotation=0.0, jitter_offset=0.0, drift_amp=0.0, slope=0.0, warp=0.0,
         deform=tuple((0.0, 1.0, 1.0, 0.0) for _ in range(6)),
     )  # fmt: skip
-    rng = lambda: np.random.default_rng(0)  # noqa: E731
+    rng = lambda: np.random.default_rng(0)
 
     def render(**change):
         line = Writer(design, dataclasses.replace(base, **change)).write("l", rng())
         return line.ink
 
     upright, slanted = render(), render(slant=0.4)
-    top = lambda ink: ink[: ink.shape[0] // 3]  # noqa: E731
-    bottom = lambda ink: ink[-ink.shape[0] // 3:]  # noqa: E731
-    lean = (_centroid_x(top(slanted)) - _centroid_x(bottom(slanted))) - (_centroid_x(top(upright)) - _centroid_x(bottom(upright)))
+    top = lambda ink: ink[: ink.shape[0] // 3]
+    bottom = lambda ink: ink[-ink.shape[0] // 3 :]
+    lean = (_centroid_x(top(slanted)) - _centroid_x(bottom(slanted))) - (
+        _centroid_x(top(upright)) - _centroid_x(bottom(upright))
+    )
     assert lean > 0.1 * base.x_height_px  # the top of the "l" moved right
-    rows = lambda ink: np.count_nonzero(ink.max(1) > 0.3)  # noqa: E731
+    rows = lambda ink: np.count_nonzero(ink.max(1) > 0.3)
     assert rows(render(ascender=1.25)) > rows(upright) * 1.05  # taller ascender
 
 
 def test_neighbour_zones_draw_only_what_reaches_the_crop():
     design = next(d for d in list_designs() if d.name == "delius")
-    writer = Writer(design, dataclasses.replace(sample_style(np.random.default_rng(0), design), slope=0.0, drift_amp=0.0))
+    writer = Writer(
+        design,
+        dataclasses.replace(
+            sample_style(np.random.default_rng(0), design), slope=0.0, drift_amp=0.0
+        ),
+    )
     full = writer.write("agony", np.random.default_rng(0))
     desc = writer.write("agony", np.random.default_rng(0), zone="descenders")
     asc = writer.write("agony", np.random.default_rng(0), zone="ascenders")
@@ -213,7 +240,9 @@ def test_neighbour_zones_draw_only_what_reaches_the_crop():
 def test_crop_keeps_the_ascender_and_descender_zones():
     design = next(d for d in list_designs() if d.name == "caveat")
     writer = Writer.sample(np.random.default_rng(0), design)
-    line = crop_to_ink(writer.write("a one man", np.random.default_rng(0)), np.random.default_rng(0))
+    line = crop_to_ink(
+        writer.write("a one man", np.random.default_rng(0)), np.random.default_rng(0)
+    )
     assert line.ink.shape[0] >= 2.5 * line.x_height  # not cut to the x-height band
     assert 0 < line.baseline < line.ink.shape[0]
 
@@ -243,17 +272,22 @@ def test_missing_accented_letters_are_composed_over_their_base(font_dir):
     found = {d.name: d for d in list_designs()}
     for name in ("comic-neue", "ems-elfin"):
         design = found[name]
-        assert set("éñçÁü") <= design.covered and not set("œß¿€") & design.covered  # no base letter to draw on
+        assert (
+            set("éñçÁü") <= design.covered and not set("œß¿€") & design.covered
+        )  # no base letter to draw on
         style = dataclasses.replace(
             sample_style(np.random.default_rng(0), design), jitter_scale=0.0, jitter_rotation=0.0,
             jitter_offset=0.0, pressure=0.0, drift_amp=0.0, slope=0.0, weight=0, warp=0.0,
         )  # fmt: skip
         writer = Writer(design, style)
         plain, accented = (writer.write(t, np.random.default_rng(0)).ink for t in ("e", "é"))
-        ink_rows = lambda ink: np.nonzero(ink.max(1) > 0.3)[0]  # noqa: E731
+        ink_rows = lambda ink: np.nonzero(ink.max(1) > 0.3)[0]
         assert len(ink_rows(accented)) > len(ink_rows(plain)) + 2, name  # an accent above the e
         cedilla = writer.write("ç", np.random.default_rng(0)).ink
-        assert len(ink_rows(cedilla)) > len(ink_rows(writer.write("c", np.random.default_rng(0)).ink)) + 2
+        assert (
+            len(ink_rows(cedilla))
+            > len(ink_rows(writer.write("c", np.random.default_rng(0)).ink)) + 2
+        )
 
 
 def test_thinning_gives_a_one_pixel_skeleton():
@@ -271,12 +305,16 @@ def test_monoline_writers_redraw_the_skeleton_with_their_pen():
         pressure=0.0, drift_amp=0.0, slope=0.0, weight=0, warp=0.0, x_height_px=20.0, monoline=False,
     )  # fmt: skip
     ink = {}
-    for mono, pen in ((False, 0.1), (True, 0.06), (True, 0.2)):
-        line = Writer(design, dataclasses.replace(style, monoline=mono, pen_width=pen)).write("Hom", np.random.default_rng(0))
-        ink[mono, pen] = line.ink
+    for mono, width in ((False, 0.1), (True, 0.06), (True, 0.2)):
+        line = Writer(design, dataclasses.replace(style, monoline=mono, pen_width=width)).write(
+            "Hom", np.random.default_rng(0)
+        )
+        ink[mono, width] = line.ink
     filled, thin, thick = ink[False, 0.1], ink[True, 0.06], ink[True, 0.2]
     assert abs(thin.shape[1] - filled.shape[1]) <= 3  # same letters, same places
-    assert thin.sum() < 0.8 * filled.sum() and thick.sum() > 1.3 * thin.sum()  # the pen sets the width
+    assert (
+        thin.sum() < 0.8 * filled.sum() and thick.sum() > 1.3 * thin.sum()
+    )  # the pen sets the width
 
 
 def test_smooth_warp_moves_ink_a_little():
@@ -286,3 +324,21 @@ def test_smooth_warp_moves_ink_a_little():
     assert warped.shape == ink.shape and not np.allclose(warped, ink)
     rows = np.nonzero(warped.max(1) > 0.5)[0]
     assert 12 <= rows.min() and rows.max() <= 27  # displaced by at most the amplitude (and a pixel)
+
+
+def test_pypi_fonts_alone_are_enough(monkeypatch):
+    from keras_htr.data.synthetic import LineSynthesizer
+
+    monkeypatch.setattr(designs, "_OUTLINE_FILES", {})
+    monkeypatch.setattr(designs, "_PEN_FILES", {})
+    designs._discover.cache_clear()
+    try:
+        found = list_designs()
+        assert found and all(d.source.startswith("pypi:fontpkg-") for d in found)
+        synth = LineSynthesizer(kind="text", seed=0)
+        names = {d.name for d in synth.designs}
+        assert names and not names & set(HELD_OUT_DESIGNS)
+        line = synth.line(0)
+        assert line.writer in names and line.image.size > 0
+    finally:
+        designs._discover.cache_clear()

@@ -25,12 +25,11 @@ from __future__ import annotations
 import dataclasses
 import os
 import pathlib
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image
 
-from keras_htr.data.synthetic.text import ALPHABET, random_digit_text, random_line  # noqa: I001
 from keras_htr.data.synthetic.designs import (
     HELD_OUT_DESIGNS,
     RESERVED,
@@ -38,9 +37,23 @@ from keras_htr.data.synthetic.designs import (
     list_designs,
     select_designs,
 )
-from keras_htr.data.synthetic.digits import DIGIT_CHARS, MNIST_SPLIT, SPLITS, mnist_digits, mnist_path, write_digits
+from keras_htr.data.synthetic.digits import (
+    DIGIT_CHARS,
+    MNIST_SPLIT,
+    SPLITS,
+    mnist_digits,
+    mnist_path,
+    write_digits,
+)
 from keras_htr.data.synthetic.scan import scan
-from keras_htr.data.synthetic.writer import RenderedLine, Writer, WriterStyle, crop_to_ink, sample_style
+from keras_htr.data.synthetic.text import ALPHABET, random_digit_text, random_line
+from keras_htr.data.synthetic.writer import (
+    RenderedLine,
+    Writer,
+    WriterStyle,
+    crop_to_ink,
+    sample_style,
+)
 
 __all__ = [
     "ALPHABET", "DIGIT_CHARS", "HELD_OUT_DESIGNS", "KINDS", "MNIST_SPLIT", "RESERVED", "SPLITS",
@@ -69,7 +82,11 @@ def _text_chars(design: Design) -> frozenset:
     it draws (the line is then upper-cased)."""
     if not design.caps_only:
         return design.covered
-    return frozenset(c for c in design.covered | set(ALPHABET) if len(c.upper()) == 1 and c.upper() in design.covered)
+    return frozenset(
+        c
+        for c in design.covered | set(ALPHABET)
+        if len(c.upper()) == 1 and c.upper() in design.covered
+    )
 
 
 class LineSynthesizer:
@@ -96,21 +113,27 @@ class LineSynthesizer:
     def __init__(
         self,
         kind: str = "text",
-        designs: Optional[Sequence[str]] = None,
-        exclude_designs: Optional[Sequence[str]] = None,
+        designs: Sequence[str] | None = None,
+        exclude_designs: Sequence[str] | None = None,
         split: str = "train",
         seed: int = 0,
         degrade: bool = True,
         *,
-        fonts: Optional[Sequence[str]] = None,
-        exclude_fonts: Optional[Sequence[str]] = None,
+        fonts: Sequence[str] | None = None,
+        exclude_fonts: Sequence[str] | None = None,
     ):
         if kind not in KINDS:
-            raise ValueError(f"Received an invalid value for argument `kind`, expected one of {KINDS}, got {kind!r}")
+            raise ValueError(
+                f"Received an invalid value for argument `kind`, expected one of {KINDS}, got {kind!r}"
+            )
         if split not in SPLITS:
-            raise ValueError(f"Received an invalid value for argument `split`, expected one of {SPLITS}, got {split!r}")
+            raise ValueError(
+                f"Received an invalid value for argument `split`, expected one of {SPLITS}, got {split!r}"
+            )
         if designs is not None and fonts is not None:
-            raise ValueError("Received both `designs` and its former name `fonts`; pass only `designs`")
+            raise ValueError(
+                "Received both `designs` and its former name `fonts`; pass only `designs`"
+            )
         self.kind = kind
         self.split = split
         self.seed = int(seed)
@@ -149,7 +172,11 @@ class LineSynthesizer:
             ink_tone = float(rng.uniform(0.0, 0.3))
         rendered = crop_to_ink(rendered, rng)
         image = scan(
-            rendered.ink, rng, ink_tone=ink_tone, intruders=tuple(neighbours), strength=1.0 if self.degrade else 0.0
+            rendered.ink,
+            rng,
+            ink_tone=ink_tone,
+            intruders=tuple(neighbours),
+            strength=1.0 if self.degrade else 0.0,
         )
         return SyntheticLine(image, text, name)
 
@@ -159,8 +186,8 @@ def write_dataset(
     lines: int,
     kind: str = "text",
     seed: int = 0,
-    designs: Optional[Sequence[str]] = None,
-    exclude_designs: Optional[Sequence[str]] = None,
+    designs: Sequence[str] | None = None,
+    exclude_designs: Sequence[str] | None = None,
     split: str = "train",
     start: int = 0,
     degrade: bool = True,
@@ -177,12 +204,25 @@ def write_dataset(
         {writer design name: number of lines} for the report.
     """
     if not isinstance(lines, int) or lines < 1:
-        raise ValueError(f"Received an invalid value for argument `lines`, expected an int >= 1, got {lines!r}")
+        raise ValueError(
+            f"Received an invalid value for argument `lines`, expected an int >= 1, got {lines!r}"
+        )
     if not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"Received an invalid value for argument `workers`, expected an int >= 1, got {workers!r}")
+        raise ValueError(
+            f"Received an invalid value for argument `workers`, expected an int >= 1, got {workers!r}"
+        )
     if not isinstance(start, int) or start < 0:
-        raise ValueError(f"Received an invalid value for argument `start`, expected an int >= 0, got {start!r}")
-    config = dict(kind=kind, designs=designs, exclude_designs=exclude_designs, split=split, seed=seed, degrade=degrade)
+        raise ValueError(
+            f"Received an invalid value for argument `start`, expected an int >= 0, got {start!r}"
+        )
+    config = {
+        "kind": kind,
+        "designs": designs,
+        "exclude_designs": exclude_designs,
+        "split": split,
+        "seed": seed,
+        "degrade": degrade,
+    }
     LineSynthesizer(**config)  # check the arguments here, not in a worker
     out = pathlib.Path(os.fspath(out_dir))
     out.mkdir(parents=True, exist_ok=True)
@@ -197,7 +237,10 @@ def write_dataset(
         import multiprocessing
 
         chunk = max(1, min(200, lines // (workers * 4) or 1))
-        jobs = [(out, config, s, min(s + chunk, start + lines)) for s in range(start, start + lines, chunk)]
+        jobs = [
+            (out, config, s, min(s + chunk, start + lines))
+            for s in range(start, start + lines, chunk)
+        ]
         with multiprocessing.get_context("spawn").Pool(workers) as pool:
             for (_, _, s, e), part in zip(jobs, pool.imap(_write_chunk, jobs)):
                 for name, n in part.items():
@@ -226,4 +269,3 @@ def _write_chunk(job) -> dict:
     for name in _write_range(out, config, begin, end):
         counts[name] = counts.get(name, 0) + 1
     return counts
-

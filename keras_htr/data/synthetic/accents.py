@@ -9,7 +9,6 @@ writer's pen, over the letter's ink (the dot of `i`/`j` is left out under an acc
 from __future__ import annotations
 
 import unicodedata
-from typing import Optional
 
 import numpy as np
 
@@ -33,7 +32,7 @@ BELOW = frozenset({"\u0327"})
 DOTTED = frozenset("ij")  # letters whose dot an accent replaces
 
 
-def decompose(ch: str) -> Optional[tuple]:
+def decompose(ch: str) -> tuple | None:
     """(base letter, combining marks) for an accented letter we can draw, else None."""
     parts = unicodedata.normalize("NFD", ch)
     if len(parts) < 2 or not all(m in MARKS for m in parts[1:]):

@@ -27,12 +27,12 @@ import logging
 import os
 import pathlib
 import warnings
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 KINDS = ("outline", "pen")
 #: Environment variable naming extra font folders (os.pathsep-separated), searched first.
 FONT_DIR_ENV = "KERAS_HTR_FONT_DIR"
-#: Where `python -m keras_htr.data.synthetic.designs --extract-svg-fonts` would put them; also searched.
+#: A user folder for the Inkscape SVG fonts (the README's one-liner extracts them there); searched.
 USER_FONT_DIR = pathlib.Path.home() / ".local" / "share" / "keras-htr" / "svg_fonts"
 INKSCAPE_FONT_DIR = pathlib.Path("/usr/share/inkscape/extensions/svg_fonts")
 HERSHEY_FONT_DIR = pathlib.Path("/usr/share/hershey-fonts")
@@ -135,7 +135,7 @@ class Design:
         return self.name in CONNECTED
 
 
-def font_dirs(extra: Optional[Sequence[str]] = None) -> list[pathlib.Path]:
+def font_dirs(extra: Sequence[str] | None = None) -> list[pathlib.Path]:
     """Folders searched for allowlisted font files, first match wins: `extra`, then
     `$KERAS_HTR_FONT_DIR`, then the user folder, then Inkscape's."""
     dirs = [pathlib.Path(d) for d in (extra or ())]
@@ -143,7 +143,7 @@ def font_dirs(extra: Optional[Sequence[str]] = None) -> list[pathlib.Path]:
     return dirs + [USER_FONT_DIR, INKSCAPE_FONT_DIR]
 
 
-def _find(file_name: str, default_dir: Optional[str], dirs: Sequence[pathlib.Path]) -> Optional[str]:
+def _find(file_name: str, default_dir: str | None, dirs: Sequence[pathlib.Path]) -> str | None:
     for d in list(dirs) + ([pathlib.Path(default_dir)] if default_dir else []):
         p = d / file_name
         if p.is_file():
@@ -198,14 +198,16 @@ def _pen_coverage(path: str) -> frozenset:
     return frozenset(c for c in _candidate_chars() if c in font.glyphs)
 
 
-def _check(name: str, kind: str, source: str, path: str) -> Optional[Design]:
+def _check(name: str, kind: str, source: str, path: str) -> Design | None:
     """The design, or None with a warning naming it if it cannot be used."""
     try:
         if os.path.getsize(path) > _MAX_FONT_BYTES:
             raise ValueError(f"file larger than {_MAX_FONT_BYTES} bytes")
         covered = _outline_coverage(path) if kind == "outline" else _pen_coverage(path)
-    except Exception as e:  # a broken font must not stop generation with the others
-        warnings.warn(f"Skipping handwriting design {name!r} ({path}): cannot load it: {e}", stacklevel=3)
+    except Exception as e:  # noqa: BLE001  a broken font must not stop generation with the others
+        warnings.warn(
+            f"Skipping handwriting design {name!r} ({path}): cannot load it: {e}", stacklevel=3
+        )
         return None
     if name in LOWER_ONLY:
         covered = frozenset(c for c in covered if not c.isupper())
@@ -226,7 +228,10 @@ def _fontpkg_files() -> dict:
     try:
         import fontpkg
     except ImportError:
-        warnings.warn("No `fontpkg` installed: pip install 'keras-htr[synth]' for the PyPI designs", stacklevel=3)
+        warnings.warn(
+            "No `fontpkg` installed: pip install 'keras-htr[synth]' for the PyPI designs",
+            stacklevel=3,
+        )
         return {}
     families = fontpkg.families()
     files = {}
@@ -236,7 +241,10 @@ def _fontpkg_files() -> dict:
         try:
             files[name] = str(fontpkg.path(name, nearest=True))
         except Exception as e:  # noqa: BLE001  a broken package must not stop the others
-            warnings.warn(f"Skipping handwriting design {name!r}: fontpkg cannot find its file: {e}", stacklevel=3)
+            warnings.warn(
+                f"Skipping handwriting design {name!r}: fontpkg cannot find its file: {e}",
+                stacklevel=3,
+            )
     return files
 
 
@@ -249,12 +257,16 @@ def _discover(dirs: tuple) -> tuple:
         for name, (package, file_name, default_dir) in table.items():
             path = _find(file_name, default_dir, [pathlib.Path(d) for d in dirs])
             if path is not None:
-                source = f"debian:{package}" if package.startswith(("fonts-", "hershey")) else f"inkscape:{file_name}"
+                source = (
+                    f"debian:{package}"
+                    if package.startswith(("fonts-", "hershey"))
+                    else f"inkscape:{file_name}"
+                )
                 designs.append(_check(name, kind, source, path))
     return tuple(d for d in designs if d is not None)
 
 
-def list_designs(extra_dirs: Optional[Sequence[str]] = None) -> list[Design]:
+def list_designs(extra_dirs: Sequence[str] | None = None) -> list[Design]:
     """Every usable handwriting design on this machine (allowlisted, loadable, covering at least
     ASCII letters and digits), sorted by name. Unusable ones are skipped with a warning."""
     dirs = tuple(str(d) for d in font_dirs(extra_dirs))
@@ -262,11 +274,11 @@ def list_designs(extra_dirs: Optional[Sequence[str]] = None) -> list[Design]:
 
 
 def select_designs(
-    designs: Optional[Sequence[str]] = None,
-    exclude: Optional[Sequence[str]] = None,
+    designs: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
     *,
     held_out: bool = False,
-    extra_dirs: Optional[Sequence[str]] = None,
+    extra_dirs: Sequence[str] | None = None,
 ) -> list[Design]:
     """The designs named in `designs` (default: all found, minus `HELD_OUT_DESIGNS` unless
     `held_out`), minus `exclude`. A name that is not found is an error."""
@@ -278,7 +290,7 @@ def select_designs(
                 f"Received an invalid value for argument `{arg}`, expected design names among "
                 f"{sorted(available)}, got unknown {unknown}"
             )
-    if designs:
+    if designs is not None:
         chosen = list(dict.fromkeys(designs))
     else:
         chosen = [n for n in available if held_out or n not in HELD_OUT_DESIGNS]
@@ -291,7 +303,7 @@ def select_designs(
     return [available[n] for n in chosen]
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """`python -m keras_htr.data.synthetic.designs`: print the designs found, one a line."""
     for d in list_designs():
         print(f"{d.name:24s} {d.kind:8s} {d.source:34s} {len(d.covered):4d} chars  {d.path}")

