@@ -138,8 +138,14 @@ def _list_writers(synthetic) -> int:
         f"{len(designs)} designs ({summary}); "
         f"{sum(d.name in synthetic.HELD_OUT_DESIGNS for d in designs)} held out of training"
     )
-    if len(designs) < 30:
-        print(
-            "fewer than 30 designs: see the README for the apt-get line and the SVG-font one-liner"
-        )
+    from keras_htr.data.synthetic import designs as catalogue
+
+    allowlisted = (
+        len(catalogue.FONTPKG_DESIGNS) + len(catalogue._OUTLINE_FILES) + len(catalogue._PEN_FILES)
+    )
+    if len(designs) < allowlisted:
+        print(f"{allowlisted - len(designs)} more designs can be installed:")
+        print(f"  {catalogue.APT_COMMAND}")
+        print(f"  {catalogue.SVG_FONTS_COMMAND}")
+        print("  pip install 'htr-keras[synth]'  (the PyPI designs)")
     return 0

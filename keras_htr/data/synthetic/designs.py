@@ -49,6 +49,18 @@ DEBIAN_PACKAGES = (
     "fonts-kaushanscript", "fonts-kiloji", "fonts-klee", "fonts-leckerli-one", "fonts-seto",
     "fonts-tomsontalks", "fonts-urw-base35", "hershey-fonts-data",
 )  # fmt: skip
+#: The README's recipe for the optional designs: the Debian packages, then Inkscape's SVG fonts
+#: (extracted from the .deb; Inkscape itself is not installed).
+APT_COMMAND = "sudo apt-get install -y " + " ".join(DEBIAN_PACKAGES)
+SVG_FONTS_COMMAND = (
+    "(cd /tmp && apt-get download inkscape) && mkdir -p ~/.local/share/keras-htr/svg_fonts && "
+    "dpkg-deb --fsys-tarfile /tmp/inkscape_*.deb | tar -x -C ~/.local/share/keras-htr/svg_fonts "
+    "--strip-components=6 "
+    + " ".join(
+        f"./usr/share/inkscape/extensions/svg_fonts/EMS{n}.svg"
+        for n in ("Allure", "Elfin", "Felix")
+    )
+)
 # name: (source, file name, default folder). Only these files are ever opened.
 _OUTLINE_FILES = {
     "because-we-build": ("fonts-bwht", "BecauseWeBuild-Regular.otf", "/usr/share/fonts/opentype/bwht"),
