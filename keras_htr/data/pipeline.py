@@ -174,7 +174,10 @@ def make_dataset(
             (H, W, 1) image), True for the default one, or None. Used only when `training`.
         shuffle: a new order of the lines in every pass. Defaults to True.
         seed: makes the line order (and, with `deterministic`, the augmentation) reproducible.
-        cache: True to cache preprocessed lines in memory, a path to cache on disk.
+        cache: True to cache preprocessed lines in memory, a path to cache on disk. Either
+            way each pass gathers the whole preprocessed set in memory to reorder it; for data
+            larger than memory use no cache (lines then stream from the readers, still in a
+            full reshuffle).
         boundaries: padded widths (see `bucket_boundaries`); None pads each batch to its widest line.
         label_length: fixed label padding; defaults to the longest label rounded up to 8.
         drop_remainder: drop the incomplete last batch of each width bucket.
@@ -231,13 +234,18 @@ def make_dataset(
     count = len(samples)
 
     def generate(order):
+        loaded = 0
         for i in order:
             try:
                 image = samples[i].image
             except ImageError as e:
                 logger.warning("skipped: %s", e)
                 continue
+            loaded += 1
             yield image, labels[i]
+        if len(order) and not loaded:
+            # An empty pass would make the endless (steps_per_epoch) stream look for lines forever.
+            raise ValueError(f"None of the {len(order)} line images could be loaded")
 
     signature = (tf.TensorSpec([None, None], tf.uint8), tf.TensorSpec([None], tf.int32))
 

@@ -213,3 +213,16 @@ def test_pad_batch_for_inference():
     assert pad_batch(lines, boundaries=None)["image"].shape[2] == 70
     with pytest.raises(ValueError, match="one height"):
         pad_batch([tf.ones([16, 4, 1]), tf.ones([8, 4, 1])])
+
+
+def test_no_loadable_line_is_an_error_not_an_endless_search():
+    from keras_htr.data.preprocess import ImageError
+
+    def broken():
+        raise ImageError("s0: cannot decode image")
+
+    samples = [Sample(broken, "ab", "s0"), Sample(broken, "ba", "s1")]
+    for cache in (False, True):
+        ds = make_dataset(samples, CHARSET, CONFIG, batch_size=2, cache=cache, steps_per_epoch=3)
+        with pytest.raises(tf.errors.OpError, match="could be loaded"):
+            next(iter(ds))
