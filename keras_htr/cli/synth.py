@@ -101,20 +101,15 @@ def run(args: argparse.Namespace) -> int:
         print("keras-htr synth: --lines and --workers must be >= 1, --start >= 0", file=sys.stderr)
         return 2
     designs = args.designs
-    if args.held_out:
-        if designs:
-            print("keras-htr synth: --held-out and --designs exclude each other", file=sys.stderr)
-            return 2
-        found = {d.name for d in synthetic.list_designs()}
-        designs = [n for n in synthetic.HELD_OUT_DESIGNS if n in found]
     try:
         if args.kind != "digits":
-            chosen = synthetic.select_designs(designs, args.exclude_designs)
+            chosen = synthetic.select_designs(designs, args.exclude_designs, held_out=args.held_out)
             print(f"writers' designs ({len(chosen)}): {', '.join(d.name for d in chosen)}")
         counts = synthetic.write_dataset(
             args.out, args.lines, kind=args.kind, seed=args.seed, designs=designs,
             exclude_designs=args.exclude_designs, split=args.split, start=args.start,
-            degrade=not args.clean, workers=args.workers, progress=not args.quiet,
+            degrade=not args.clean, held_out=args.held_out, workers=args.workers,
+            progress=not args.quiet,
         )  # fmt: skip
     except ValueError as e:
         print(f"keras-htr synth: {e}", file=sys.stderr)

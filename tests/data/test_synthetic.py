@@ -14,14 +14,17 @@ from keras_htr.data.synthetic import (
 
 def test_pypi_designs_found_and_selection():
     names = [d.name for d in list_designs()]
-    assert {"caveat", "kalam", "zeyada", "indie-flower"} <= set(names)
+    assert {"caveat", "kalam", "zeyada", "indie-flower", "satisfy"} <= set(names)
     default = [d.name for d in select_designs()]
     assert default and not set(default) & set(HELD_OUT_DESIGNS)  # held out of training by default
-    assert [d.name for d in select_designs(exclude=["kalam"])] == [
-        n for n in default if n != "kalam"
+    assert [d.name for d in select_designs(exclude=["caveat"])] == [
+        n for n in default if n != "caveat"
     ]
     assert [d.name for d in select_designs(["delius", "caveat"], ["caveat"])] == ["delius"]
-    assert "indie-flower" in [d.name for d in select_designs(held_out=True)]
+    held = [d.name for d in select_designs(held_out=True)]
+    assert {"kalam", "satisfy"} <= set(held) <= set(HELD_OUT_DESIGNS)
+    with pytest.raises(ValueError, match="`held_out`"):
+        select_designs(["caveat"], held_out=True)
     with pytest.raises(ValueError, match="unknown"):
         select_designs(["comic-sans-ms"])
     with pytest.raises(ValueError, match="at least one design"):

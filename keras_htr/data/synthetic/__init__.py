@@ -100,6 +100,8 @@ class LineSynthesizer:
         split: "train" or "test": which fixed part of the MNIST digits digit lines use.
         seed: the generator seed.
         degrade: scan the lines (paper, blur, noise, intruders...); False gives clean renders.
+        held_out: write with the held-out designs found instead of the training ones (for
+            a test set of hands never seen).
         fonts, exclude_fonts: former names of `designs`, `exclude_designs`.
 
     Example:
@@ -119,6 +121,7 @@ class LineSynthesizer:
         seed: int = 0,
         degrade: bool = True,
         *,
+        held_out: bool = False,
         fonts: Sequence[str] | None = None,
         exclude_fonts: Sequence[str] | None = None,
     ):
@@ -140,7 +143,9 @@ class LineSynthesizer:
         self.degrade = bool(degrade)
         designs = designs if designs is not None else fonts
         exclude = list(exclude_designs or ()) + list(exclude_fonts or ())
-        self.designs = select_designs(designs, exclude) if kind != "digits" else []
+        self.designs = (
+            select_designs(designs, exclude, held_out=held_out) if kind != "digits" else []
+        )
 
     def line(self, index: int) -> SyntheticLine:
         rng = np.random.default_rng([self.seed, int(index)])
@@ -191,14 +196,19 @@ def write_dataset(
     split: str = "train",
     start: int = 0,
     degrade: bool = True,
+    held_out: bool = False,
     workers: int = 1,
     progress: bool = True,
 ) -> dict:
     """Write `lines` synthetic lines as `<out_dir>/<kind>-<split>-s<seed>-<index>.png` + `.gt.txt`.
 
     Args:
+        out_dir, lines: where, and how many.
+        kind, seed, designs, exclude_designs, split, degrade, held_out: as for `LineSynthesizer`.
+        start: index of the first line (to extend a set). Defaults to 0.
         workers: processes to generate with; the files are the same whatever their number,
-            since each line depends only on (seed, index).
+            since each line depends only on (seed, index). Defaults to 1.
+        progress: show a progress bar. Defaults to True.
 
     Returns:
         {writer design name: number of lines} for the report.
@@ -222,6 +232,7 @@ def write_dataset(
         "split": split,
         "seed": seed,
         "degrade": degrade,
+        "held_out": held_out,
     }
     LineSynthesizer(**config)  # check the arguments here, not in a worker
     out = pathlib.Path(os.fspath(out_dir))

@@ -91,7 +91,7 @@ _PEN_FILES = {
 #: Whole designs never used in training by default; the generalisation benchmark renders them.
 #: Some from each source, so a PyPI-only install still has held-out writers to test on.
 HELD_OUT_DESIGNS = (
-    "indie-flower", "satisfy",  # PyPI
+    "kalam", "satisfy",  # PyPI (not Indie Flower: Shadows Into Light is by the same hand)
     "because-we-mentor", "klee-one", "tomson-talks",  # Debian outline
     "ems-felix",  # pen path (the Hershey scripts share letter skeletons, so none of them)
 )  # fmt: skip
@@ -292,8 +292,11 @@ def select_designs(
     held_out: bool = False,
     extra_dirs: Sequence[str] | None = None,
 ) -> list[Design]:
-    """The designs named in `designs` (default: all found, minus `HELD_OUT_DESIGNS` unless
-    `held_out`), minus `exclude`. A name that is not found is an error."""
+    """The designs named in `designs`, minus `exclude`. A name that is not found is an error.
+
+    By default (`designs=None`), every design found except `HELD_OUT_DESIGNS`, the training
+    set; with `held_out=True`, the held-out designs found instead, to measure how a model reads
+    hands it has never seen."""
     available = {d.name: d for d in list_designs(extra_dirs)}
     for arg, names in (("designs", designs), ("exclude_designs", exclude)):
         unknown = sorted(set(names or ()) - set(available))
@@ -302,10 +305,15 @@ def select_designs(
                 f"Received an invalid value for argument `{arg}`, expected design names among "
                 f"{sorted(available)}, got unknown {unknown}"
             )
+    if designs is not None and held_out:
+        raise ValueError(
+            "Received an invalid value for argument `held_out`, expected False when `designs` "
+            f"names the designs, got True with designs={list(designs)}"
+        )
     if designs is not None:
         chosen = list(dict.fromkeys(designs))
     else:
-        chosen = [n for n in available if held_out or n not in HELD_OUT_DESIGNS]
+        chosen = [n for n in available if (n in HELD_OUT_DESIGNS) == held_out]
     chosen = [n for n in chosen if n not in set(exclude or ())]
     if not chosen:
         raise ValueError(
