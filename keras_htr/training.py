@@ -402,6 +402,7 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult:
             epochs=config.epochs,
             initial_epoch=initial_epoch,
             steps_per_epoch=steps,
+            shuffle=False,  # the dataset orders the lines itself, by (seed, epoch)
             callbacks=callbacks,
             verbose=config.verbose,
         )

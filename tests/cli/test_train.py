@@ -28,7 +28,9 @@ def tiny_model_config(tmp_path):
 def test_help_and_bad_arguments(line_folder, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["train", "-h"])
-    assert e.value.code == 0 and "--resume" in capsys.readouterr().out
+    help_text = capsys.readouterr().out
+    assert e.value.code == 0 and "--resume" in help_text and "--deterministic-augment" in help_text
+    assert "global norm" in help_text
     with pytest.raises(SystemExit) as e:
         main(["train", "--out", str(tmp_path), "--arch", "rnn"])
     assert e.value.code == 2
@@ -174,3 +176,20 @@ def test_gradient_clipping_is_by_global_norm(line_folder, tmp_path):
 
     clipped = optimizer._clip_gradients([keras.ops.ones((1,)) * 3.0, keras.ops.ones((1,)) * 4.0])
     np.testing.assert_allclose([float(g[0]) for g in clipped], [0.6, 0.8], rtol=1e-5)
+
+
+def test_options_reach_the_train_config(line_folder, tmp_path, monkeypatch):
+    import keras_htr.training as training
+
+    seen = []
+
+    def fake_train(config, resume=False):
+        seen.append(config)
+        return training.TrainResult(tmp_path, tmp_path / "best.keras", tmp_path / "last.keras", 0, None, {})
+
+    monkeypatch.setattr(training, "train", fake_train)
+    base = ["train", "--train", str(line_folder), "--val", str(line_folder), "--out", str(tmp_path / "r")]
+    assert main(base) == 0
+    assert main(base + ["--deterministic-augment", "--clipnorm", "2.5", "--seed", "7"]) == 0
+    assert [c.deterministic_augment for c in seen] == [False, True]
+    assert seen[1].clipnorm == 2.5 and seen[1].seed == 7
