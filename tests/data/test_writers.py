@@ -123,6 +123,8 @@ def test_writer_never_draws_a_missing_glyph():
     writer = Writer.sample(np.random.default_rng(0), narrow)
     with pytest.raises(ValueError, match="covers"):
         writer.write("quite", np.random.default_rng(0))
+    with pytest.raises(ValueError, match="at most"):  # never a silently cut line
+        writer.write("a" * 1000, np.random.default_rng(0))
 
 
 def test_svg_path_parser():

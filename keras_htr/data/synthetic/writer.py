@@ -5,7 +5,9 @@ A font alone is one hand; a reader trained on 30 fonts learns 30 hands. A *write
 and descenders, letter and word spacing, baseline drift, stroke width, pressure along the stroke,
 ink tone — and every glyph it writes gets its own jitter (scale, rotation, offset), as no one writes
 the same letter twice alike. Pen-path designs are also deformed smoothly (one low-frequency field
-per writer, a weaker one per glyph), which gives each writer a new hand from the same font.
+per writer, a weaker one per glyph), which gives each writer a new hand from the same font; outline
+designs are displaced smoothly too, and some writers redraw an outline font's skeleton with their
+own pen (a monoline hand). Accented letters a font lacks are composed (`accents.py`).
 
 The result is an ink mask (float32, 1 = full ink) that `scan.scan` puts on paper.
 """
@@ -51,7 +53,7 @@ class WriterStyle:
     weight: int  # outline fonts: -1 thinner, 0 as designed, 1 bolder
     monoline: bool  # outline fonts: skeletonised and redrawn with the pen (`pen_width`)
     warp: float  # outline fonts: amplitude of a smooth displacement of the line, in x-heights
-    pen_width: float  # pen-path fonts: pen diameter
+    pen_width: float  # pen diameter (pen-path fonts and monoline writers)
     pressure: float  # 0..0.6: how much the pressure (width, darkness) varies along the stroke
     ink_tone: float  # 0 black .. 0.45 light (blue or grey pens, pencils)
     jitter_scale: float  # sd of each glyph's relative scale
@@ -62,7 +64,7 @@ class WriterStyle:
 
 @dataclasses.dataclass(frozen=True)
 class RenderedLine:
-    """An ink mask with the rows of its baseline and its x-height line (for neighbours' intruders)."""
+    """An ink mask, the row of its baseline (at its left end) and its x-height in pixels."""
 
     ink: np.ndarray  # float32 (H, W) in [0, 1]
     baseline: int
@@ -70,7 +72,8 @@ class RenderedLine:
 
 
 def sample_style(rng: np.random.Generator, design: Design) -> WriterStyle:
-    """A random writer style for `design` (connected scripts get no extra letter spacing)."""
+    """A random writer style for `design` (connected scripts get little letter spacing, which
+    would break their joins)."""
     u = rng.uniform
     if design.connected:
         letter = u(-0.06, 0.04)
@@ -359,7 +362,11 @@ class Writer:
             raise ValueError(
                 f"Received an invalid value for argument `text`, expected some ink, got {text!r}"
             )
-        text = text[:_MAX_CHARS]
+        if len(text) > _MAX_CHARS:  # an error, not a cut: the label must say what is drawn
+            raise ValueError(
+                f"Received an invalid value for argument `text`, expected at most {_MAX_CHARS} "
+                f"characters, got {len(text)}"
+            )
         if self.design.kind == "pen":
             return self._write_pen(text, rng, zone)
         return self._write_outline(text, rng, zone)
