@@ -10,7 +10,7 @@ every epoch does not trace the model again.
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import keras
 
@@ -152,7 +152,7 @@ class ErrorRateCallback(keras.callbacks.Callback):
         self.beam = beam
         self.batch_size = batch_size
         self.prefix = prefix
-        self.last: Optional[Evaluation] = None
+        self.last: Evaluation | None = None
 
     def on_epoch_end(self, epoch, logs=None):
         self.last = evaluate(self.model, self.samples, beam=self.beam, batch_size=self.batch_size)

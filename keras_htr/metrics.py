@@ -9,7 +9,7 @@ rapidfuzz's Levenshtein.
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from rapidfuzz.distance import Levenshtein
 

@@ -23,7 +23,6 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Optional
 
 import keras
 
@@ -86,8 +85,8 @@ class TrainConfig:
     augment: bool = True
     jit_compile: bool = False
     cache: bool = True
-    steps_per_epoch: Optional[int] = None
-    seed: Optional[int] = 0
+    steps_per_epoch: int | None = None
+    seed: int | None = 0
     deterministic_augment: bool = False
     verbose: int = 1
 
@@ -116,7 +115,7 @@ class TrainConfig:
         return config
 
     @classmethod
-    def from_config(cls, config: dict) -> "TrainConfig":
+    def from_config(cls, config: dict) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(config) - known)
         if unknown:
@@ -132,7 +131,7 @@ class TrainResult:
     best_model: Path
     last_model: Path
     epochs_done: int
-    best_val_cer: Optional[float]
+    best_val_cer: float | None
     history: dict
 
 
@@ -145,7 +144,7 @@ def _write_json_atomic(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def read_state(run_dir) -> Optional[dict]:
+def read_state(run_dir) -> dict | None:
     """The resume state of a run directory, or None if no epoch has finished yet."""
     path = Path(run_dir) / STATE_FILE
     if not path.is_file():
@@ -417,4 +416,4 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult:
     )
 
 
-__all__ = ["BestCheckpoint", "EpochCheckpoint", "ScalarLogs", "is_finite", "TrainConfig", "TrainResult", "read_state", "train"]
+__all__ = ["BestCheckpoint", "EpochCheckpoint", "ScalarLogs", "TrainConfig", "TrainResult", "is_finite", "read_state", "train"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Optional, Sequence, Union
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -77,7 +77,7 @@ def _key_width_tf(tf, key, boundaries):
     return tf.where(key < n, tf.gather(b, tf.minimum(key, n - 1)), b[-1] + (key - n + 1) * WIDE_LINE_STEP)
 
 
-def pad_batch(lines, boundaries: Optional[Sequence[int]] = DEFAULT_BUCKETS) -> dict:
+def pad_batch(lines, boundaries: Sequence[int] | None = DEFAULT_BUCKETS) -> dict:
     """Right-pad preprocessed lines into one model batch, for inference.
 
     Args:
@@ -138,18 +138,18 @@ def _pass_order(tf, count, seed, epoch, part):
 def make_dataset(
     samples,
     charset: Charset,
-    preprocess_config: Optional[PreprocessConfig] = None,
+    preprocess_config: PreprocessConfig | None = None,
     batch_size: int = 16,
     training: bool = False,
     augment=None,
     shuffle: bool = True,
-    seed: Optional[int] = None,
-    cache: Union[bool, str] = False,
-    boundaries: Optional[Sequence[int]] = DEFAULT_BUCKETS,
-    label_length: Optional[int] = None,
+    seed: int | None = None,
+    cache: bool | str = False,
+    boundaries: Sequence[int] | None = DEFAULT_BUCKETS,
+    label_length: int | None = None,
     drop_remainder: bool = False,
     epoch: int = 0,
-    steps_per_epoch: Optional[int] = None,
+    steps_per_epoch: int | None = None,
     deterministic: bool = False,
     unknown: str = "skip",
 ):

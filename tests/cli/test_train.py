@@ -92,8 +92,8 @@ def _config(line_folder, out, **kwargs):
         conv_filters=(8, 16, 16), pool_sizes=((2, 2), (2, 2), (2, 1)), lstm_units=16,
         lstm_layers=1, dropout=0.0,
     ))
-    options = dict(train=str(line_folder), val=str(line_folder), out=str(out), model=model,
-                   batch_size=4, steps_per_epoch=STEPS, augment=False, verbose=0)
+    options = {"train": str(line_folder), "val": str(line_folder), "out": str(out), "model": model,
+               "batch_size": 4, "steps_per_epoch": STEPS, "augment": False, "verbose": 0}
     return TrainConfig(**{**options, **kwargs})
 
 
@@ -137,8 +137,8 @@ def test_nan_epoch_is_never_saved_or_promoted(line_folder, tmp_path, monkeypatch
 
 
 def test_one_validation_pass_per_epoch_and_resume_continues_data_order(line_folder, tmp_path, monkeypatch):
-    import keras_htr.data.pipeline as pipeline
-    import keras_htr.evaluation as evaluation
+    from keras_htr import evaluation
+    from keras_htr.data import pipeline
     from keras_htr.training import train
 
     passes, epochs_asked = [], []
@@ -179,7 +179,7 @@ def test_gradient_clipping_is_by_global_norm(line_folder, tmp_path):
 
 
 def test_options_reach_the_train_config(line_folder, tmp_path, monkeypatch):
-    import keras_htr.training as training
+    from keras_htr import training
 
     seen = []
 

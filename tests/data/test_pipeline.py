@@ -71,7 +71,7 @@ def test_unknown_characters_skipped_or_error():
     with pytest.raises(ValueError, match="not in the charset"):
         make_dataset(samples, CHARSET, CONFIG, unknown="error")
     ds = make_dataset(samples, CHARSET, CONFIG, unknown="ignore", batch_size=8, boundaries=None)
-    (image, width, labels), = _collect(ds)
+    (image, width, _), = _collect(ds)
     assert image.shape[0] == 4 and image.shape[2] == width.max()
 
 

@@ -88,7 +88,7 @@ inputs = {{"image": np.load({str(tmp_path / "image.npy")!r}), "width": np.load({
 ids, _ = greedy_decode(model(inputs), model.output_lengths(inputs["width"]))
 print(json.dumps([type(model).__name__, model.charset.get_config()["chars"], [model.charset.decode(r) for r in ids.numpy()]]))
 """
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
     name, chars, reloaded = json.loads(out.stdout.strip().splitlines()[-1])
     assert name == "LineModel" and chars == "".join(charset.chars)
