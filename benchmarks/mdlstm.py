@@ -136,7 +136,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPUs, batch {args.batch}, "
-          f"{args.directions} directions, graves cell, float32, best of {args.repeats}, "
+          f"{args.directions} directions, {MDLSTM2D(1).cell} cell (the default), float32, best of {args.repeats}, "
           "timed round-robin\n")
     matmul, matmul_args, matmul_flops = dense_matmul()
 

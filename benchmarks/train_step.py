@@ -79,7 +79,41 @@ def main():
         print(f"{name:8} {model.count_params():>9,} {compile_s[name]:>13.1f} "
               f"{statistics.median(times[name]):>8.3f}")
     ratio = statistics.median(times["mdlstm"]) / statistics.median(times["crnn"])
-    print(f"MDLSTM / CRNN step time: {ratio:.2f}x (target <= 2x)")
+    print(f"MDLSTM / CRNN step time: {ratio:.2f}x (target <= 1.5x, goal 1.0x)")
+    dropout_times(args)
+
+
+def dropout_times(args):
+    """Keras' Dropout against keras_htr's on the MDLSTM's largest dropped map, same run.
+
+    Under XLA on CPU, Keras' dropout mask cost more than the rest of the MDLSTM training step.
+    """
+    import keras
+    import tensorflow as tf
+
+    from keras_htr.layers import Dropout
+
+    x = tf.random.normal((args.batch, 4, args.width // 4, 200))
+    calls = {}
+    for name, layer in (("keras.layers.Dropout", keras.layers.Dropout(0.25)),
+                        ("keras_htr.layers.Dropout", Dropout(0.25))):
+        def step(x, layer=layer):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                loss = tf.reduce_sum(layer(x, training=True))
+            return tape.gradient(loss, x)
+
+        calls[name] = tf.function(step, jit_compile=not args.no_xla)
+        calls[name](x)
+    times = {name: [] for name in calls}
+    for _ in range(args.repeats):
+        for name, fn in calls.items():
+            start = time.perf_counter()
+            fn(x).numpy()
+            times[name].append(time.perf_counter() - start)
+    print(f"dropout 0.25 forward + backward on {tuple(x.shape)}, median of {args.repeats}:")
+    for name in calls:
+        print(f"  {name:26s} {statistics.median(times[name]) * 1e3:8.1f} ms")
 
 
 if __name__ == "__main__":

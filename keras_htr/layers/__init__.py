@@ -1,6 +1,7 @@
-"""Keras layers: MDLSTM2D, Collapse."""
+"""Keras layers: MDLSTM2D, Collapse, Dropout (Keras' dropout, fast under XLA on CPU)."""
 
 from keras_htr.layers.collapse import Collapse
+from keras_htr.layers.dropout import Dropout
 from keras_htr.layers.mdlstm import MDLSTM2D
 
-__all__ = ["Collapse", "MDLSTM2D"]
+__all__ = ["Collapse", "Dropout", "MDLSTM2D"]

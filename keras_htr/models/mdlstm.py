@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import keras
 
-from keras_htr.layers import MDLSTM2D, Collapse
+from keras_htr.layers import MDLSTM2D, Collapse, Dropout
 from keras_htr.models.config import MDLSTMConfig
 from keras_htr.models.width_mask import PixelMask, WidthMask
 
@@ -40,7 +40,8 @@ def mdlstm_logits(image, width, config: MDLSTMConfig, num_classes: int):
         if config.normalize:
             x = keras.layers.LayerNormalization(name=f"mdlstm{i}_norm")(x)
         if config.dropout and i > 0:
-            x = keras.layers.Dropout(config.dropout, name=f"mdlstm{i}_dropout")(x)
+            # Not keras.layers.Dropout: under XLA on CPU its mask cost 10x this whole network.
+            x = Dropout(config.dropout, name=f"mdlstm{i}_dropout")(x)
         if i < len(config.conv_filters):
             # Zero the padding (and consume the mask) so the convolution at a line's right edge
             # sees what it sees on the line alone.
