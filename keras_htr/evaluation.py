@@ -71,6 +71,7 @@ def evaluate(
     batch_size: int = 16,
     progress: bool = False,
     chunk: int = 256,
+    lm=None,
 ) -> Evaluation:
     """Transcribes `samples` and counts character and word errors against their texts.
 
@@ -81,6 +82,7 @@ def evaluate(
         batch_size: lines run through the model together.
         progress: show a tqdm progress bar (lines) on stderr.
         chunk: lines loaded into memory at a time (a lazy dataset need not fit in memory).
+        lm: None, or a language model to decode with (see `Transcriber.transcribe`).
 
     Returns:
         An `Evaluation`; unreadable lines are in `failed` and count as empty output.
@@ -99,6 +101,10 @@ def evaluate(
             f"Received an invalid value for argument `chunk`, expected a positive integer, got {chunk!r}"
         )
     transcriber = transcriber_for(model)
+    if lm is not None:  # load the model once, not once per chunk
+        from keras_htr.decoders.lm import LMDecoder
+
+        lm = lm if isinstance(lm, LMDecoder) else LMDecoder(lm, transcriber.charset)
     samples = samples if hasattr(samples, "__getitem__") else list(samples)
     result = Evaluation(ErrorCounts())
     bar = tqdm(total=len(samples), disable=not progress, unit="line", desc="evaluate", leave=False)
@@ -110,7 +116,9 @@ def evaluate(
                 images.append((i, sample.image))
             except ImageError as e:
                 errors[i] = str(e)
-        done = transcriber.transcribe([image for _, image in images], beam=beam, batch_size=batch_size)
+        done = transcriber.transcribe(
+            [image for _, image in images], beam=beam, batch_size=batch_size, lm=lm
+        )
         texts = {}
         for (i, _), transcription in zip(images, done):
             if transcription.error:

@@ -75,7 +75,12 @@ class Transcriber:
             )
         return line, None
 
-    def _decode(self, logits, lengths, beam: int):
+    def _decode(self, logits, lengths, beam: int, lm=None):
+        if lm is not None:  # an LMDecoder: beam search with a language model
+            import tensorflow as tf
+
+            found = lm.decode(tf.nn.log_softmax(logits, axis=-1).numpy(), lengths.numpy())
+            return [text for text, _ in found], [score for _, score in found]
         if beam > 1:
             from keras_htr.decoders.beam import beam_decode
 
@@ -92,6 +97,7 @@ class Transcriber:
         beam: int = 1,
         batch_size: int = 16,
         progress: bool = False,
+        lm=None,
     ) -> list[Transcription]:
         """One `Transcription` per input, in input order.
 
@@ -101,6 +107,8 @@ class Transcriber:
             beam: 1 for greedy decoding, N > 1 for a beam search with N beams.
             batch_size: lines run through the model together (sorted by width to limit padding).
             progress: show a tqdm progress bar on stderr.
+            lm: None, or a language model for a beam search with it (then `beam` is unused): an
+                `LMDecoder`, a path of an ARPA model, or `"en"` (the shipped English model).
 
         Returns:
             list of `Transcription`; unreadable inputs have `error` set, the others are unaffected.
@@ -113,6 +121,10 @@ class Transcriber:
                     f"Received an invalid value for argument `{name}`, expected a positive "
                     f"integer, got {value!r}"
                 )
+        if lm is not None:
+            from keras_htr.decoders.lm import LMDecoder
+
+            lm = lm if isinstance(lm, LMDecoder) else LMDecoder(lm, self.charset)
         if isinstance(images_or_paths, (str, os.PathLike, bytes, np.ndarray)):
             images_or_paths = [images_or_paths]
         items = list(images_or_paths)
@@ -135,7 +147,7 @@ class Transcriber:
             try:
                 inputs = pad_batch([lines[i] for i in batch])
                 logits, lengths = self._logits(inputs)
-                texts, scores = self._decode(logits, lengths, beam)
+                texts, scores = self._decode(logits, lengths, beam, lm)
                 for i, text, score in zip(batch, texts, scores):
                     results[i] = Transcription(sources[i], text, float(score))
             except Exception as e:  # e.g. out of memory on a huge line: fail this batch only
@@ -145,6 +157,49 @@ class Transcriber:
                     )
             bar.update(len(batch))
         bar.close()
+        return results
+
+    def posteriors(self, images_or_paths: Sequence, batch_size: int = 16) -> list:
+        """The model's frame log-probabilities per input, with the preprocessing of `transcribe`.
+
+        What keyword indexing (`keras_htr.search`) and other decoders work on.
+
+        Returns:
+            one `(log_probs, source, error)` per input, in input order: float32 (T, C)
+            log-softmax over the line's own frames and None, or None and why it failed.
+        """
+        import tensorflow as tf
+
+        from keras_htr.data.pipeline import pad_batch
+
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(
+                f"Received an invalid value for argument `batch_size`, expected a positive "
+                f"integer, got {batch_size!r}"
+            )
+        if isinstance(images_or_paths, (str, os.PathLike, bytes, np.ndarray)):
+            images_or_paths = [images_or_paths]
+        items = list(images_or_paths)
+        sources = [source_name(item, i) for i, item in enumerate(items)]
+        results: list = [None] * len(items)
+        lines = {}
+        for i, (item, source) in enumerate(zip(items, sources)):
+            line, error = self._prepare(item, source)
+            if error is not None:
+                results[i] = (None, source, error)
+            else:
+                lines[i] = line
+        order = sorted(lines, key=lambda i: lines[i].shape[1])
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            try:
+                logits, lengths = self._logits(pad_batch([lines[i] for i in batch]))
+                log_probs = tf.nn.log_softmax(logits, axis=-1).numpy()
+                for i, row, n in zip(batch, log_probs, lengths.numpy()):
+                    results[i] = (row[: int(n)], sources[i], None)
+            except Exception as e:  # fail this batch only, like `transcribe`
+                for i in batch:
+                    results[i] = (None, sources[i], f"{sources[i]}: recognition failed ({_one_line(e)})")
         return results
 
 

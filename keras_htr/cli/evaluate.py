@@ -17,6 +17,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="M", help="a .keras model (default: the shipped model)")
     parser.add_argument("--beam", type=int, default=1, help="beam width (default 1: greedy)")
     parser.add_argument("--batch-size", type=int, default=16, help="lines per batch (default 16)")
+    parser.add_argument(
+        "--lm", metavar="PATH|en",
+        help="decode with a language model: an ARPA file (`keras-htr lm build`) or 'en', the "
+        "shipped English one (needs the `lm` extra; --beam is then unused)",
+    )
     parser.add_argument("--json", action="store_true", help='print {"cer", "wer", "lines"} as JSON')
 
 
@@ -31,8 +36,13 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         transcriber = load_transcriber(args.model)
+        lm = None
+        if args.lm is not None:
+            from keras_htr.decoders.lm import LMDecoder
+
+            lm = LMDecoder(args.lm, transcriber.charset)
         samples = read_dataset(args.data, lazy=True)
-    except (FileNotFoundError, ValueError, OSError) as e:
+    except (FileNotFoundError, ValueError, OSError, ImportError) as e:
         print(f"keras-htr evaluate: error: {e}", file=sys.stderr)
         return 2
     for error in samples.errors:
@@ -40,7 +50,9 @@ def run(args: argparse.Namespace) -> int:
     if len(samples) == 0:
         print(f"keras-htr evaluate: error: no readable lines in {args.data}", file=sys.stderr)
         return 2
-    result = evaluate(transcriber, samples, beam=args.beam, batch_size=args.batch_size, progress=not args.json)
+    result = evaluate(
+        transcriber, samples, beam=args.beam, batch_size=args.batch_size, progress=not args.json, lm=lm
+    )
     counts = result.counts
     for message in result.failed:
         print(f"unreadable (counted as empty output): {message}", file=sys.stderr)

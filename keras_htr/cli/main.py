@@ -26,6 +26,9 @@ SUBCOMMANDS = {
     "dataset": ("keras_htr.cli.dataset", "summarise a dataset and report unreadable files", False),
     "synth": ("keras_htr.cli.synth", "generate synthetic handwriting lines", False),
     "demo": ("keras_htr.cli.demo", "run an MDLSTM layer on a random image", True),
+    "lm": ("keras_htr.cli.lm", "build an n-gram language model for decoding", False),
+    "index": ("keras_htr.cli.index", "build a probabilistic keyword index of line images", True),
+    "search": ("keras_htr.cli.search", "search a keyword index by word", False),
 }
 #: TensorFlow's C++ log level variable: 0 shows everything, 3 only fatal errors.
 TF_LOG_LEVEL_ENV = "TF_CPP_MIN_LOG_LEVEL"

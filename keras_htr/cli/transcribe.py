@@ -21,6 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--beam", type=int, default=1, help="beam width (default 1: greedy)")
     parser.add_argument("--batch-size", type=int, default=16, help="lines per batch (default 16)")
+    parser.add_argument(
+        "--lm", metavar="PATH|en",
+        help="decode with a language model: an ARPA file (`keras-htr lm build`) or 'en', the "
+        "shipped English one (needs the `lm` extra; --beam is then unused)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -56,11 +61,16 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         transcriber = load_transcriber(args.model)
-    except (FileNotFoundError, ValueError, OSError) as e:
+        lm = None
+        if args.lm is not None:
+            from keras_htr.decoders.lm import LMDecoder
+
+            lm = LMDecoder(args.lm, transcriber.charset)
+    except (FileNotFoundError, ValueError, OSError, ImportError) as e:
         print(f"keras-htr transcribe: error: {e}", file=sys.stderr)
         return 2
     results = transcriber.transcribe(
-        paths, beam=args.beam, batch_size=args.batch_size, progress=not args.quiet
+        paths, beam=args.beam, batch_size=args.batch_size, progress=not args.quiet, lm=lm
     )
     for result in results:
         line = format_result(result, args.format)

@@ -1,0 +1,245 @@
+"""CTC beam search with an n-gram language model (flashlight-text's decoder and KenLM).
+
+One wrong letter spoils a word, and a CTC model alone does not know what words look like; a
+language model does. The search keeps the best `beam_width` prefixes frame by frame and scores
+each as `log p_ctc + alpha * log p_lm + beta * words`: alpha weighs the LM against the optical
+model, beta is a bonus per word that keeps the LM from preferring few, long words.
+
+The default model is a character n-gram (`keras-htr lm build --unit char`): it learns the
+spelling of a lexicon (the English one ships, built from word frequency lists) yet keeps an open
+vocabulary, so names, numbers, punctuation and words outside the lexicon can still be read;
+the lexicon is a strong preference, not a constraint. flashlight-text's C++ decoder (the
+`lm` extra) does the search, with KenLM inside it reading the ARPA file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import itertools
+import os
+from pathlib import Path
+
+import numpy as np
+
+from keras_htr.charset import BLANK_ID
+from keras_htr.decoders.ngram import SPACE_TOKEN, read_header
+
+#: Environment variable naming the file `--lm en` loads instead of the shipped English model.
+LM_ENV = "KERAS_HTR_LM"
+#: Where the shipped models live: the repository's `saved_models/lm/` (`en` -> `en.arpa.gz`).
+SHIPPED_LM_DIR = Path(__file__).resolve().parents[2] / "saved_models" / "lm"
+SHIPPED_LMS = ("en",)
+#: alpha and beta tuned for the shipped English model on held-out *training* designs
+#: (benchmarks/lm.py --tune), never on the test writers.
+DEFAULT_ALPHA = 0.6
+DEFAULT_BETA = 1.0
+
+
+def _require_flashlight():
+    try:
+        from flashlight.lib.text import decoder, dictionary
+        from flashlight.lib.text.decoder.kenlm import KenLM
+    except ImportError as e:
+        raise ImportError(
+            "Language-model decoding needs the optional extra `lm`: pip install 'htr-keras[lm]' "
+            f"(flashlight-text); {e}"
+        ) from None
+    return decoder, dictionary, KenLM
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """KenLM prints a progress bar on file descriptor 2 while it reads an ARPA file: noise to a
+    user of `transcribe`. Errors still reach Python as exceptions."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no file descriptor 2 (some embedded interpreters)
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
+def resolve_lm_path(name_or_path) -> Path:
+    """The file of a language model: a path, or a shipped name (`"en"`).
+
+    `"en"` is `$KERAS_HTR_LM` when set, else `saved_models/lm/en.arpa.gz` of the repository.
+    """
+    text = os.fspath(name_or_path)
+    if text in SHIPPED_LMS:
+        env = os.environ.get(LM_ENV)
+        path = Path(env) if env else SHIPPED_LM_DIR / f"{text}.arpa.gz"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"No shipped language model {text!r} at {path} (it ships in the repository's "
+                f"saved_models/lm/; set ${LM_ENV} or pass a path)"
+            )
+        return path
+    path = Path(text)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No language model file at {path} (pass a path, or one of {list(SHIPPED_LMS)})"
+        )
+    return path
+
+
+@dataclasses.dataclass(frozen=True)
+class LanguageModel:
+    """An ARPA n-gram model on disk and what its header says.
+
+    Attributes:
+        path: the ARPA file (plain or gzip).
+        order: n.
+        unit: "char" (tokens are characters, `<sp>` a space) or "word".
+        vocabulary: the unigram tokens.
+    """
+
+    path: Path
+    order: int
+    unit: str
+    vocabulary: tuple
+
+
+def load_language_model(name_or_path) -> LanguageModel:
+    """Checks and describes a language model: a path, or `"en"` for the shipped English one.
+
+    Raises:
+        FileNotFoundError: no such file.
+        keras_htr.decoders.ngram.LMFileError: the file is not an ARPA model (a `ValueError`).
+    """
+    path = resolve_lm_path(name_or_path)
+    header = read_header(path)
+    return LanguageModel(path, header["order"], header["unit"], tuple(header["vocabulary"]))
+
+
+class LMDecoder:
+    """CTC prefix beam search with a character n-gram language model.
+
+    Args:
+        lm: a `LanguageModel`, a path, or `"en"`.
+        charset: the model's `Charset` (must hold a space: words are separated by it).
+        alpha: weight of the LM's log probability (0 decodes without it).
+        beta: score added per word (per space emitted), balancing the LM's cost of each word.
+        beam_width: prefixes kept per frame.
+        token_beam: symbols tried per frame and prefix (the most probable ones).
+        threshold: prefixes scoring this much (natural log) below the best are dropped.
+
+    Example:
+
+    >>> decoder = LMDecoder("en", transcriber.charset)               # doctest: +SKIP
+    >>> decoder.decode(log_probs, lengths)[0]                        # doctest: +SKIP
+    ('the cat', 0.93)
+    """
+
+    def __init__(
+        self,
+        lm,
+        charset,
+        alpha: float = DEFAULT_ALPHA,
+        beta: float = DEFAULT_BETA,
+        beam_width: int = 16,
+        token_beam: int = 8,
+        threshold: float = 25.0,
+    ):
+        for name, value in (("alpha", alpha), ("beta", beta), ("threshold", threshold)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+                raise ValueError(
+                    f"Received an invalid value for argument `{name}`, expected a finite number, "
+                    f"got {value!r}"
+                )
+        if alpha < 0 or threshold <= 0:
+            bad = ("alpha", alpha) if alpha < 0 else ("threshold", threshold)
+            raise ValueError(
+                f"Received an invalid value for argument `{bad[0]}`, expected a "
+                f"{'non-negative' if bad[0] == 'alpha' else 'positive'} number, got {bad[1]!r}"
+            )
+        for name, value in (("beam_width", beam_width), ("token_beam", token_beam)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(
+                    f"Received an invalid value for argument `{name}`, expected a positive "
+                    f"integer, got {value!r}"
+                )
+        if " " not in charset:
+            raise ValueError(
+                "Received an invalid value for argument `charset`, expected an alphabet with a "
+                f"space (the word separator), got {charset!r}"
+            )
+        self.lm = lm if isinstance(lm, LanguageModel) else load_language_model(lm)
+        if self.lm.unit != "char":
+            raise ValueError(
+                f"Received an invalid value for argument `lm`, expected a character n-gram model "
+                f"(its vocabulary holds {SPACE_TOKEN!r}), got a {self.lm.unit} model "
+                f"({self.lm.path}); build one with `keras-htr lm build --unit char`"
+            )
+        decoder, dictionary, kenlm = _require_flashlight()
+        self.charset = charset
+        self.alpha, self.beta = float(alpha), float(beta)
+        self._tokens = ["<blank>"] + [SPACE_TOKEN if c == " " else c for c in charset.chars]
+        tokens = dictionary.Dictionary()
+        for token in self._tokens:
+            tokens.add_entry(token)
+        self._space = charset.encode(" ")[0]
+        with _quiet_native_stderr():
+            self._kenlm = kenlm(os.fspath(self.lm.path), tokens)
+        options = decoder.LexiconFreeDecoderOptions(
+            beam_size=beam_width,
+            beam_size_token=min(token_beam, charset.num_classes),
+            beam_threshold=float(threshold),
+            lm_weight=self.alpha,
+            sil_score=self.beta,
+            log_add=False,
+            criterion_type=decoder.CriterionType.CTC,
+        )
+        self._decoder = decoder.LexiconFreeDecoder(options, self._kenlm, self._space, BLANK_ID, [])
+
+    def decode(self, log_probs, lengths) -> list:
+        """Best transcription of each line: `[(text, confidence), ...]`.
+
+        Args:
+            log_probs: float (B, T, C) log-softmax of the model's logits (raw logits work as
+                well for the search, but then the confidence is not a probability).
+            lengths: int (B,) frames of each line.
+
+        Returns:
+            one `(text, confidence)` per line; confidence = exp(log p(best path) / frames),
+            the per-frame geometric mean of the optical model's probability of the path chosen.
+        """
+        log_probs = np.asarray(log_probs, np.float32)
+        if log_probs.ndim != 3 or log_probs.shape[-1] != self.charset.num_classes:
+            raise ValueError(
+                f"Received an invalid value for argument `log_probs`, expected shape (B, T, "
+                f"{self.charset.num_classes}), got {log_probs.shape}"
+            )
+        lengths = np.asarray(lengths).astype(int).reshape(-1)
+        out = []
+        for row, frames in zip(log_probs, lengths):
+            frames = int(min(max(frames, 0), row.shape[0]))
+            if frames == 0:
+                out.append(("", 0.0))
+                continue
+            emissions = np.ascontiguousarray(row[:frames], np.float32)
+            best = self._decoder.decode(emissions.ctypes.data, frames, emissions.shape[1])[0]
+            path = best.tokens[1:-1]  # the decoder starts and ends every hypothesis in silence
+            ids = [i for i, _ in itertools.groupby(path) if i != BLANK_ID]
+            text = self.charset.decode(ids).strip(" ")
+            out.append((text, float(np.exp(best.emittingModelScore / frames))))
+        return out
+
+
+__all__ = [
+    "DEFAULT_ALPHA",
+    "DEFAULT_BETA",
+    "LMDecoder",
+    "LM_ENV",
+    "LanguageModel",
+    "load_language_model",
+    "resolve_lm_path",
+]

@@ -1,0 +1,393 @@
+"""A probabilistic keyword index in SQLite: build it from line images, search it by word.
+
+For every line, words are proposed from the N best CTC paths (a beam search), then each one's
+relevance probability is computed exactly over all alignments (`relevance`) and stored as
+(word, line, probability, position) when it reaches `min_probability`. Each line's frame
+posteriors are kept too, sparse (the few classes of each frame that matter, float16, zlib), so
+a word never proposed can still be scored at query time, and so can a case-sensitive query.
+
+SQLite because an index is one embedded file that any tool opens, with a B-tree index on
+(word, probability) that answers a query on 100,000 lines in milliseconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sqlite3
+import zlib
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from keras_htr.charset import BLANK_ID, Charset
+from keras_htr.search.relevance import (
+    check_query,
+    relevance,
+    separator_ids,
+    word_classes,
+    words_of,
+)
+
+FORMAT = "keras-htr-prix-1"
+#: Sparse posteriors keep, per frame, the classes at least this probable (at most `_TOP`).
+_KEEP = 0.003
+_TOP = 6
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE lines (
+    id INTEGER PRIMARY KEY, path TEXT NOT NULL, text TEXT NOT NULL, frames INTEGER NOT NULL,
+    symbols TEXT NOT NULL, posteriors BLOB NOT NULL
+);
+CREATE TABLE postings (
+    word TEXT NOT NULL, line INTEGER NOT NULL REFERENCES lines(id),
+    probability REAL NOT NULL, position INTEGER NOT NULL
+);
+"""
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS postings_word ON postings (word, probability DESC);
+CREATE INDEX IF NOT EXISTS postings_line ON postings (line);
+"""
+
+
+class IndexFileError(ValueError):
+    """A file that is not a keras-htr keyword index (names the file and why)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchHit:
+    """One line where a query word may occur.
+
+    Attributes:
+        query: the word searched for.
+        path: the line image.
+        probability: P(the word occurs in the line), over all the model's readings of it.
+        position: index of the word in the most probable reading that holds it (-1: in none).
+        text: the line's 1-best transcript (for display; the word may be missing from it).
+        line: the line's id in the index.
+    """
+
+    query: str
+    path: str
+    probability: float
+    position: int
+    text: str
+    line: int
+
+
+@dataclasses.dataclass(frozen=True)
+class IndexStats:
+    """What `build_index` did: lines indexed, postings stored, failures ("path: reason")."""
+
+    lines: int
+    postings: int
+    failed: tuple
+
+
+def encode_posteriors(log_probs: np.ndarray) -> tuple:
+    """Sparse, compressed frame posteriors: `(blob, symbols_present)`."""
+    probs = np.exp(np.asarray(log_probs, np.float32))
+    top = np.argsort(-probs, axis=1)[:, :_TOP]
+    p = np.take_along_axis(probs, top, axis=1)
+    keep = p >= _KEEP
+    keep[:, 0] = True
+    counts = keep.sum(1).astype(np.uint8)
+    ids = top[keep].astype(np.uint16)
+    values = p[keep].astype(np.float16)
+    payload = (
+        np.int32(len(probs)).tobytes() + counts.tobytes() + ids.tobytes() + values.tobytes()
+    )
+    return zlib.compress(payload, 6), np.unique(ids)
+
+
+def decode_posteriors(blob: bytes, num_classes: int) -> np.ndarray:
+    """Dense float32 (T, num_classes + 1) posteriors; the last column holds the mass the sparse
+    form left out, as a symbol that matches no query letter (so scores err low, not high)."""
+    raw = zlib.decompress(blob)
+    frames = int(np.frombuffer(raw[:4], np.int32)[0])
+    counts = np.frombuffer(raw[4 : 4 + frames], np.uint8)
+    n = int(counts.sum())
+    ids = np.frombuffer(raw[4 + frames : 4 + frames + 2 * n], np.uint16)
+    values = np.frombuffer(raw[4 + frames + 2 * n : 4 + frames + 4 * n], np.float16)
+    dense = np.zeros((frames, num_classes + 1), np.float32)
+    rows = np.repeat(np.arange(frames), counts)
+    dense[rows, ids] = values
+    dense[:, -1] = np.maximum(1.0 - dense[:, :-1].sum(1), 0.0)
+    return dense
+
+
+def _candidates(log_probs: list, top_paths: int) -> list:
+    """For each line: (1-best ids, {word: position in the best path holding it})."""
+    import tensorflow as tf
+
+    frames = max(len(x) for x in log_probs)
+    classes = log_probs[0].shape[1]
+    batch = np.full((len(log_probs), frames, classes), -1e4, np.float32)
+    batch[:, :, BLANK_ID] = 0.0
+    for i, x in enumerate(log_probs):
+        batch[i, : len(x)] = x
+    order = [c for c in range(classes) if c != BLANK_ID] + [BLANK_ID]
+    back = np.asarray(order)
+    decoded, _ = tf.nn.ctc_beam_search_decoder(
+        tf.transpose(tf.gather(batch, order, axis=-1), [1, 0, 2]),
+        [len(x) for x in log_probs],
+        beam_width=max(2 * top_paths, 8),
+        top_paths=top_paths,
+    )
+    paths = [[[] for _ in range(top_paths)] for _ in log_probs]
+    for k, sparse in enumerate(decoded):
+        for (row, _), value in zip(sparse.indices.numpy(), sparse.values.numpy()):
+            paths[row][k].append(int(back[value]))
+    return paths
+
+
+def build_index(
+    transcriber,
+    images_or_paths: Sequence,
+    out,
+    batch_size: int = 16,
+    top_paths: int = 8,
+    min_probability: float = 0.01,
+    progress: bool = False,
+) -> IndexStats:
+    """Transcribes and indexes line images into a new SQLite keyword index at `out`.
+
+    Args:
+        transcriber: a `Transcriber` (its model's posteriors are indexed).
+        images_or_paths: line images (paths are what search results name).
+        out: the index file to create (an existing file is replaced).
+        batch_size: lines through the model at once.
+        top_paths: readings per line whose words are proposed.
+        min_probability: postings below this are not stored (such words are still found by
+            rescoring the stored posteriors when no line proposed them).
+        progress: a tqdm progress bar on stderr.
+
+    Returns:
+        `IndexStats`.
+    """
+    from tqdm.auto import tqdm
+
+    if isinstance(top_paths, bool) or not isinstance(top_paths, int) or top_paths < 1:
+        raise ValueError(
+            f"Received an invalid value for argument `top_paths`, expected a positive integer, "
+            f"got {top_paths!r}"
+        )
+    if not 0.0 <= float(min_probability) < 1.0:
+        raise ValueError(
+            f"Received an invalid value for argument `min_probability`, expected a number in "
+            f"[0, 1), got {min_probability!r}"
+        )
+    charset = transcriber.charset
+    separators = separator_ids(charset)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists():
+        out.unlink()
+    db = sqlite3.connect(out)
+    db.executescript(_SCHEMA)
+    db.executemany(
+        "INSERT INTO meta VALUES (?, ?)",
+        [
+            ("format", FORMAT),
+            ("charset", json.dumps(list(charset.chars), ensure_ascii=False)),
+            ("min_probability", repr(float(min_probability))),
+        ],
+    )
+    items = list(images_or_paths)
+    failed, lines, postings = [], 0, 0
+    bar = tqdm(total=len(items), disable=not progress, unit="line", desc="index", leave=False)
+    chunk = max(batch_size, 64)
+    for start in range(0, len(items), chunk):
+        part = transcriber.posteriors(items[start : start + chunk], batch_size=batch_size)
+        good = [(x, source) for x, source, error in part if error is None and len(x) > 0]
+        failed.extend(error for x, source, error in part if error is not None)
+        if good:
+            paths = _candidates([x for x, _ in good], top_paths)
+            for (log_probs, source), readings in zip(good, paths):
+                postings += _index_line(db, charset, separators, log_probs, source, readings, min_probability)
+                lines += 1
+        bar.update(len(part))
+    bar.close()
+    db.executescript(_INDEXES)
+    db.commit()
+    db.close()
+    return IndexStats(lines, postings, tuple(failed))
+
+
+def _index_line(db, charset, separators, log_probs, source, readings, min_probability) -> int:
+    best_text = charset.decode(readings[0])
+    position = {}
+    for ids in readings:
+        for k, word in enumerate(words_of(charset.decode(ids))):
+            position.setdefault(word, k)
+    words = []
+    for word in position:
+        try:
+            words.append((word, word_classes(word, charset)))
+        except ValueError:  # a case fold outside the alphabet (e.g. 'ß' -> 'ss'): not indexable
+            continue
+    blob, present = encode_posteriors(log_probs)
+    symbols = "".join(sorted({charset.chars[i - 1].casefold() for i in present if i != BLANK_ID}))
+    cursor = db.execute(
+        "INSERT INTO lines (path, text, frames, symbols, posteriors) VALUES (?, ?, ?, ?, ?)",
+        (os.fspath(source), best_text, len(log_probs), symbols, blob),
+    )
+    line = cursor.lastrowid
+    if not words:
+        return 0
+    probs = relevance(np.exp(log_probs)[None], [len(log_probs)], [c for _, c in words], separators)[0]
+    rows = [
+        (word, line, float(p), position[word])
+        for (word, _), p in zip(words, probs)
+        if p >= min_probability
+    ]
+    db.executemany("INSERT INTO postings VALUES (?, ?, ?, ?)", rows)
+    return len(rows)
+
+
+class KeywordIndex:
+    """A keyword index built by `build_index`: search it by word, best lines first.
+
+    Args:
+        path: the SQLite file.
+
+    Example:
+
+    >>> index = KeywordIndex("archive.sqlite")                    # doctest: +SKIP
+    >>> [(h.path, round(h.probability, 2)) for h in index.search("merced")][:2]  # doctest: +SKIP
+    [('f12/line07.png', 0.97), ('f31/line02.png', 0.41)]
+    """
+
+    def __init__(self, path):
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"No index file at {path}")
+        self.path = path
+        try:
+            self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            meta = dict(self._db.execute("SELECT key, value FROM meta"))
+        except sqlite3.DatabaseError as e:
+            raise IndexFileError(
+                f"{path}: not a keras-htr keyword index ({e}); build one with `keras-htr index`"
+            ) from None
+        if meta.get("format") != FORMAT:
+            raise IndexFileError(
+                f"{path}: not a keras-htr keyword index (format {meta.get('format')!r}, "
+                f"expected {FORMAT!r})"
+            )
+        try:
+            self.charset = Charset(json.loads(meta["charset"]))
+            self.min_probability = float(meta["min_probability"])
+        except (KeyError, ValueError, TypeError) as e:
+            raise IndexFileError(f"{path}: corrupt keyword index (bad metadata: {e})") from None
+        self._separators = separator_ids(self.charset)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __len__(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM lines").fetchone()[0]
+
+    def search(
+        self,
+        query: str,
+        min_probability: float = 0.0,
+        limit: Optional[int] = None,
+        case_sensitive: bool = False,
+    ) -> list:
+        """Lines where `query` may occur, most probable first.
+
+        Args:
+            query: one word (letters and digits of the model's alphabet).
+            min_probability: leave out lines below this relevance probability.
+            limit: at most this many hits (None: all).
+            case_sensitive: match capitals exactly (default: case-insensitive).
+
+        Returns:
+            list of `SearchHit`.
+
+        Raises:
+            ValueError: an empty query, or one with symbols outside the alphabet.
+        """
+        word = check_query(query, self.charset)
+        if not 0.0 <= float(min_probability) <= 1.0:
+            raise ValueError(
+                f"Received an invalid value for argument `min_probability`, expected a number "
+                f"in [0, 1], got {min_probability!r}"
+            )
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise ValueError(
+                f"Received an invalid value for argument `limit`, expected a positive integer "
+                f"or None, got {limit!r}"
+            )
+        folded = word.casefold()
+        try:
+            proposed = self._db.execute(
+                "SELECT 1 FROM postings WHERE word = ? LIMIT 1", (folded,)
+            ).fetchone()
+            if proposed and not case_sensitive:
+                rows = self._db.execute(
+                    "SELECT p.line, l.path, p.probability, p.position, l.text FROM postings p "
+                    "JOIN lines l ON l.id = p.line WHERE p.word = ? AND p.probability >= ? "
+                    "ORDER BY p.probability DESC" + (f" LIMIT {int(limit)}" if limit else ""),
+                    (folded, float(min_probability)),
+                ).fetchall()
+                return [SearchHit(word, path, p, pos, text, line) for line, path, p, pos, text in rows]
+            hits = self._rescore(word, folded, bool(proposed), case_sensitive, min_probability)
+        except sqlite3.DatabaseError as e:
+            raise IndexFileError(f"{self.path}: corrupt keyword index ({e})") from None
+        hits.sort(key=lambda h: -h.probability)
+        return hits[:limit] if limit else hits
+
+    def _rescore(self, word, folded, proposed, case_sensitive, min_probability) -> list:
+        """Scores `word` on the stored posteriors: of the lines that proposed it (case-sensitive
+        search), or of every line holding all its letters (a word never proposed)."""
+        classes = word_classes(word, self.charset, case_sensitive=case_sensitive)
+        if proposed:
+            sql = (
+                "SELECT l.id, l.path, l.text, l.posteriors, p.position FROM postings p "
+                "JOIN lines l ON l.id = p.line WHERE p.word = ?"
+            )
+            args: tuple = (folded,)
+        else:
+            letters = sorted(set(folded))
+            sql = "SELECT id, path, text, posteriors, -1 FROM lines" + (
+                " WHERE " + " AND ".join("instr(symbols, ?) > 0" for _ in letters)
+            )
+            args = tuple(letters)
+        hits = []
+        rows = self._db.execute(sql, args).fetchall()
+        for start in range(0, len(rows), 64):
+            batch = rows[start : start + 64]
+            dense = [decode_posteriors(blob, self.charset.num_classes) for _, _, _, blob, _ in batch]
+            frames = max(len(d) for d in dense)
+            probs = np.zeros((len(dense), frames, self.charset.num_classes + 1))
+            probs[:, :, BLANK_ID] = 1.0
+            for i, d in enumerate(dense):
+                probs[i, : len(d)] = d
+            p = relevance(probs, [len(d) for d in dense], [classes], self._separators)[:, 0]
+            for (line, path, text, _, position), prob in zip(batch, p):
+                if prob >= max(min_probability, 1e-6):
+                    hits.append(SearchHit(word, path, float(prob), int(position), text, line))
+        return hits
+
+
+__all__ = [
+    "FORMAT",
+    "IndexFileError",
+    "IndexStats",
+    "KeywordIndex",
+    "SearchHit",
+    "build_index",
+    "decode_posteriors",
+    "encode_posteriors",
+]

@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+
+pytest.importorskip("flashlight.lib.text.decoder")
+
+from keras_htr.charset import Charset  # noqa: E402
+from keras_htr.decoders.lm import LMDecoder, load_language_model, resolve_lm_path  # noqa: E402
+from keras_htr.decoders.ngram import LMFileError, estimate_arpa, write_lm  # noqa: E402
+
+CHARSET = Charset("abct ")
+CORPUS = ["a cab", "the cab", "cab cab", "a cat", "cab"] * 5
+
+
+def frames(*rows):
+    """log-probs (T, C) from rows of {symbol: probability}; the rest of each frame is spread."""
+    out = []
+    for row in rows:
+        p = np.full(CHARSET.num_classes, 1e-4)
+        for symbol, value in row.items():
+            p[0 if symbol == "" else CHARSET.encode(symbol)[0]] = value
+        out.append(p / p.sum())
+    return np.log(np.asarray(out, np.float32))
+
+
+@pytest.fixture(scope="module")
+def lm_path(tmp_path_factory):
+    return write_lm(estimate_arpa(CORPUS, order=4), tmp_path_factory.mktemp("lm") / "lm.arpa")
+
+
+def test_the_lm_turns_an_ambiguous_reading_into_a_word(lm_path):
+    # the optical model prefers "cbb" (b 0.55 over a 0.45), the corpus only knows "cab"
+    x = frames({"c": 1}, {"": 1}, {"b": 0.55, "a": 0.45}, {"": 1}, {"b": 1})[None]
+    with_lm = LMDecoder(lm_path, CHARSET, alpha=1.0, beta=0.0)
+    without = LMDecoder(lm_path, CHARSET, alpha=0.0, beta=0.0)
+    assert with_lm.decode(x, [5])[0][0] == "cab"
+    assert without.decode(x, [5])[0][0] == "cbb"
+    text, confidence = with_lm.decode(x, [5])[0]
+    assert confidence == pytest.approx(0.45 ** (1 / 5), rel=1e-3)  # the path read, per frame
+
+
+def test_lengths_cut_frames_and_spaces_separate_words(lm_path):
+    x = frames({"a": 1}, {" ": 1}, {"c": 1}, {"a": 1}, {"b": 1}, {"t": 1})[None]
+    decoder = LMDecoder(lm_path, CHARSET, alpha=0.5)
+    assert decoder.decode(x, [5])[0][0] == "a cab"
+    assert decoder.decode(x, [0])[0] == ("", 0.0)
+    with pytest.raises(ValueError, match="argument `log_probs`"):
+        decoder.decode(x[..., :3], [5])
+
+
+def test_bad_models_and_arguments_get_clear_errors(lm_path, tmp_path):
+    (tmp_path / "words.txt").write_text("just some text\n")
+    with pytest.raises(LMFileError, match="words.txt: not an ARPA"):
+        LMDecoder(tmp_path / "words.txt", CHARSET)
+    with pytest.raises(FileNotFoundError, match="No language model file"):
+        LMDecoder(tmp_path / "absent.arpa", CHARSET)
+    word_lm = write_lm(estimate_arpa(CORPUS, order=2, unit="word"), tmp_path / "w.arpa")
+    with pytest.raises(ValueError, match="character n-gram"):
+        LMDecoder(word_lm, CHARSET)
+    with pytest.raises(ValueError, match="with a space"):
+        LMDecoder(lm_path, Charset("abc"))
+    for kwargs, name in [({"alpha": -1.0}, "alpha"), ({"beta": float("nan")}, "beta"),
+                         ({"beam_width": 0}, "beam_width"), ({"threshold": 0.0}, "threshold")]:
+        with pytest.raises(ValueError, match=f"argument `{name}`"):
+            LMDecoder(lm_path, CHARSET, **kwargs)
+    assert load_language_model(lm_path).order == 4
+
+
+def test_en_names_the_shipped_model_or_the_env(lm_path, monkeypatch, tmp_path):
+    monkeypatch.setenv("KERAS_HTR_LM", str(lm_path))
+    assert resolve_lm_path("en") == lm_path
+    monkeypatch.setenv("KERAS_HTR_LM", str(tmp_path / "absent.arpa"))
+    with pytest.raises(FileNotFoundError, match="No shipped language model 'en'"):
+        resolve_lm_path("en")
