@@ -29,8 +29,9 @@ def test_signal_reaches_the_output_at_initialisation():
     keras.utils.set_random_seed(0)
     charset = Charset([chr(0x21 + i) for i in range(79)])
     model = build_model(ModelConfig(arch="mdlstm"), charset, PreprocessConfig(height=32))
-    names = ["conv0", "conv1"] + [f"mdlstm{i}_norm" for i in range(3)]
-    probe = keras.Model(model.inputs, [model.get_layer(n).output for n in names])
+    names = ["conv0", "conv1", "logits_per_pixel"]
+    # What each stage receives from the MDLSTM below it.
+    probe = keras.Model(model.inputs, [model.get_layer(n).input for n in names])
     for name, out in zip(names, probe(line_like_images())):
         out = keras.ops.convert_to_numpy(out)
         spread = out.reshape(-1, out.shape[-1]).std(axis=0).mean()  # variation over pixels
