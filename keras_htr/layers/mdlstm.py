@@ -188,15 +188,21 @@ def _blockwise(initializer, directions, row_blocks, col_blocks):
 
     def initialize(shape, dtype=None):
         _, rows, cols = shape
-        r, c = rows // row_blocks, cols // col_blocks
-        index = iter(range(directions * row_blocks * col_blocks))
-        return keras.ops.stack([
-            keras.ops.concatenate([
-                keras.ops.concatenate(
-                    [keras.ops.convert_to_tensor(_reseeded(initializer, next(index))((r, c), dtype=dtype))
-                     for _ in range(col_blocks)], axis=1)
-                for _ in range(row_blocks)], axis=0)
-            for _ in range(directions)])
+        block_shape = (rows // row_blocks, cols // col_blocks)
+        seeds = iter(range(directions * row_blocks * col_blocks))
+
+        def block():
+            init = _reseeded(initializer, next(seeds))
+            return keras.ops.convert_to_tensor(init(block_shape, dtype=dtype))
+
+        def direction():
+            rows_of_blocks = [
+                keras.ops.concatenate([block() for _ in range(col_blocks)], axis=1)
+                for _ in range(row_blocks)
+            ]
+            return keras.ops.concatenate(rows_of_blocks, axis=0)
+
+        return keras.ops.stack([direction() for _ in range(directions)])
 
     return initialize
 
