@@ -97,6 +97,33 @@ class Charset:
         n = len(self.chars)
         return "".join(self.chars[i - 1] for i in ids if 0 < int(i) <= n)
 
+    def union(self, texts: Iterable[str]) -> "Charset":
+        """This charset followed by the characters of `texts` it lacks (sorted).
+
+        Kept symbols come first in their old order, so a model resized to the union keeps
+        their ids as well as their weights.
+
+        Example:
+
+        >>> Charset("ba").union(["cab", "d"]).chars
+        ('b', 'a', 'c', 'd')
+        """
+        new = Charset.from_texts(texts).chars
+        return Charset(self.chars + tuple(c for c in new if c not in self._ids))
+
+    def id_map(self, other: "Charset") -> list[int]:
+        """For each id of this charset, the id of the same symbol in `other`, or -1.
+
+        The blank maps to the blank. What moves a trained output layer to a new alphabet:
+        column `i` of the new layer is column `id_map(old)[i]` of the old one.
+
+        Example:
+
+        >>> Charset("abc").id_map(Charset("ca"))
+        [0, 2, -1, 1]
+        """
+        return [BLANK_ID] + [other._ids.get(c, -1) for c in self.chars]
+
     def get_config(self) -> dict:
         return {"chars": "".join(self.chars)}
 

@@ -8,7 +8,11 @@ A run directory holds:
   with optimizer state; `state.json` names that checkpoint and holds the epoch counter, the
   best CER and the early-stopping counter. It is replaced atomically after the checkpoint is
   written, so a run killed at any moment (even SIGKILL) resumes from a consistent last epoch;
-- `logs/`: TensorBoard scalars (loss, val_cer, val_wer, learning rate) per epoch.
+- `logs/`: TensorBoard scalars (loss, val_cer, val_wer, learning rate) per epoch;
+- `validation_lines.txt`: without validation data, the training lines held out for it.
+
+A run starts from scratch, or (`init_from`) from a trained line model: fine-tuning, see
+`keras_htr.finetune`.
 
 Validation is one pass per epoch: `keras_htr.evaluation.ErrorRateCallback` transcribes the
 validation lines exactly as `keras-htr evaluate` would (`fit` gets no `validation_data`, so
@@ -34,6 +38,9 @@ STATE_FILE = "state.json"
 CONFIG_FILE = "train_config.json"
 BEST_MODEL = "best.keras"
 LAST_MODEL = "last.keras"
+HELD_OUT_FILE = "validation_lines.txt"
+#: Share of the training lines held out for validation when no validation data is given.
+VAL_FRACTION = 0.1
 
 
 def _invalid(name, expected, value):
@@ -47,6 +54,7 @@ class TrainConfig:
     Args:
         train: training data (anything `read_dataset` reads).
         val: validation data; its CER picks the best checkpoint and stops training early.
+            None holds out a tenth of the training lines (at least one), chosen by `seed`.
         out: the run directory.
         model: the `ModelConfig` (architecture and sizes).
         height: line height in pixels (the model's `PreprocessConfig.height`).
@@ -69,10 +77,19 @@ class TrainConfig:
             same distortions every time. Off by default: augmentation then runs in parallel
             (faster) and which line gets which distortion varies between runs.
         verbose: Keras progress output (1: progress bar, 2: one line per epoch, 0: silent).
+        init_from: None to train from scratch; or fine-tune: a keras-htr `.keras` line model,
+            or `"shipped"`. The model's sizes and preprocessing then come from it (`model` and
+            `height` are unused). See `keras_htr.finetune`.
+        alphabet: with `init_from`, how the output layer is resized: `"union"`, `"new"` or
+            `"keep"` (see `keras_htr.finetune`).
+        freeze: with `init_from`, None or `"encoder"` (train only the sequence and output
+            layers).
+        min_steps_per_epoch: with `steps_per_epoch` None, an epoch is at least this many
+            batches (a small set is then repeated within an epoch, with fresh augmentation).
     """
 
     train: str
-    val: str
+    val: str | None
     out: str
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     height: int = 32
@@ -89,11 +106,15 @@ class TrainConfig:
     seed: int | None = 0
     deterministic_augment: bool = False
     verbose: int = 1
+    init_from: str | None = None
+    alphabet: str = "union"
+    freeze: str | None = None
+    min_steps_per_epoch: int = 1
 
     def __post_init__(self):
         if isinstance(self.model, dict):
             object.__setattr__(self, "model", ModelConfig.from_config(self.model))
-        for name in ("epochs", "batch_size", "patience", "height"):
+        for name in ("epochs", "batch_size", "patience", "height", "min_steps_per_epoch"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise _invalid(name, "a positive integer", value)
@@ -108,6 +129,13 @@ class TrainConfig:
                            (self.weight_decay, self.clipnorm))
         if self.verbose not in (0, 1, 2):
             raise _invalid("verbose", "0, 1 or 2", self.verbose)
+        from keras_htr.finetune import ALPHABET_CHOICES
+        from keras_htr.models.line_model import FREEZE_CHOICES
+
+        if self.alphabet not in ALPHABET_CHOICES:
+            raise _invalid("alphabet", f"one of {ALPHABET_CHOICES}", self.alphabet)
+        if self.freeze not in FREEZE_CHOICES:
+            raise _invalid("freeze", f"one of {FREEZE_CHOICES}", self.freeze)
 
     def get_config(self) -> dict:
         config = dataclasses.asdict(self)
@@ -309,17 +337,56 @@ def _optimizer(config: TrainConfig, steps_per_epoch: int):
     return keras.optimizers.Adam(schedule, global_clipnorm=config.clipnorm)
 
 
-def _load_data(config: TrainConfig):
-    from keras_htr.charset import Charset
+def _read_lines(name: str, path: str):
+    """`read_dataset(path)`, refusing a set with no readable line (naming the unreadable files)."""
     from keras_htr.data import read_dataset
 
-    train_set = read_dataset(config.train)
-    val_set = read_dataset(config.val)
-    for name, dataset in (("train", train_set), ("val", val_set)):
-        for error in getattr(dataset, "errors", [])[:10]:
-            logger.warning("%s data: %s", name, error)
-        if len(dataset) == 0:
-            raise ValueError(f"No readable lines in the {name} data {getattr(config, name)!r}")
+    dataset = read_dataset(path)
+    errors = list(getattr(dataset, "errors", []))
+    for error in errors[:10]:
+        logger.warning("%s data: %s", name, error)
+    if len(dataset) == 0:
+        why = "; ".join(str(e) for e in errors[:5]) + (f"; and {len(errors) - 5} more" if len(errors) > 5 else "")
+        raise ValueError(
+            f"No readable lines in the {name} data {path!r}: "
+            + (why if errors else "no line images with transcriptions found")
+        )
+    return dataset
+
+
+def hold_out(samples, seed: int | None, fraction: float = VAL_FRACTION):
+    """(training, validation) lines: a `fraction` of `samples` (at least one) held out, chosen
+    by `seed` alone, so a resumed run holds out the same lines."""
+    import numpy as np
+
+    samples = list(samples)
+    if len(samples) < 2:
+        raise ValueError(
+            f"Cannot hold out validation lines from {len(samples)} training line(s): give "
+            f"validation data (--val) or at least 2 training lines"
+        )
+    count = max(1, int(round(len(samples) * fraction)))
+    order = np.random.default_rng(0 if seed is None else seed).permutation(len(samples))
+    held = set(order[:count].tolist())
+    return (
+        [s for i, s in enumerate(samples) if i not in held],
+        [s for i, s in enumerate(samples) if i in held],
+    )
+
+
+def _load_data(config: TrainConfig):
+    from keras_htr.charset import Charset
+
+    train_set = _read_lines("train", config.train)
+    if config.val is None:
+        train_set, val_set = hold_out(train_set, config.seed)
+        (Path(config.out) / HELD_OUT_FILE).write_text(
+            "".join(f"{s.source}\n" for s in val_set), encoding="utf-8"
+        )
+        logger.info("held out %d of %d training lines for validation", len(val_set),
+                    len(train_set) + len(val_set))
+    else:
+        val_set = _read_lines("val", config.val)
     # Validation characters the training set lacks still count as errors, so they are in the
     # alphabet (the model just never learns to write them).
     charset = Charset.from_texts([s.text for s in train_set] + [s.text for s in val_set])
@@ -357,11 +424,23 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult:
 
     if config.seed is not None:
         keras.utils.set_random_seed(config.seed + (state or {}).get("epoch", 0))
+    init_model = None
+    if state is None and config.init_from is not None:
+        from keras_htr.finetune import load_init_model
+
+        init_model = load_init_model(config.init_from)  # a wrong file fails before the data
     train_set, val_set, charset = _load_data(config)
     if state is not None:
         model = keras.models.load_model(run_dir / state["checkpoint"])
         charset = model.charset
         preprocess_config = model.preprocess_config
+    elif init_model is not None:
+        from keras_htr.finetune import initial_model
+
+        model = initial_model(init_model, list(train_set) + list(val_set), config.alphabet, config.freeze)
+        charset = model.charset
+        preprocess_config = model.preprocess_config
+        del init_model
     else:
         preprocess_config = PreprocessConfig(height=config.height)
         model = build_model(config.model, charset, preprocess_config)
@@ -370,7 +449,9 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult:
     # Width buckets make the number of batches per pass unknown up front; epochs of a fixed
     # step count have a known size (and a progress bar with a total). Epoch E's batches depend
     # only on (seed, E), so a resumed run continues the data order instead of restarting it.
-    steps = config.steps_per_epoch or max(1, -(-len(train_set) // config.batch_size))
+    steps = config.steps_per_epoch or max(
+        config.min_steps_per_epoch, -(-len(train_set) // config.batch_size)
+    )
     train_ds = make_dataset(
         train_set, charset, preprocess_config, batch_size=config.batch_size, training=True,
         augment=True if config.augment else None, seed=config.seed, cache=config.cache,
@@ -416,4 +497,7 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult:
     )
 
 
-__all__ = ["BestCheckpoint", "EpochCheckpoint", "ScalarLogs", "TrainConfig", "TrainResult", "is_finite", "read_state", "train"]
+__all__ = [
+    "BestCheckpoint", "EpochCheckpoint", "ScalarLogs", "TrainConfig", "TrainResult", "hold_out",
+    "is_finite", "read_state", "train",
+]  # fmt: skip

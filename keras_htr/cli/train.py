@@ -3,6 +3,10 @@
 Writes to RUN_DIR: best.keras (lowest validation CER), last.keras and state.json (after every
 epoch, for --resume), train_config.json and TensorBoard logs in logs/. A run killed at any
 moment, even with SIGKILL, continues with `--resume` from its last finished epoch.
+
+Fine-tuning: `--init-from MODEL|shipped` starts from a trained line model; `--alphabet`
+resizes its output layer, and options left unset take the fine-tuning defaults. Without
+`--val`, a tenth of the training lines is held out for validation.
 """
 
 from __future__ import annotations
@@ -10,24 +14,50 @@ from __future__ import annotations
 import argparse
 import json
 
+from keras_htr.finetune import FINETUNE_DEFAULTS
+
+
+# Defaults shown in --help: TrainConfig's (keras-free to read here) and the fine-tuning ones.
+_SCRATCH = {"epochs": 30, "batch_size": 16, "learning_rate": 1e-3, "patience": 8}
+_FINE = FINETUNE_DEFAULTS
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train", metavar="DATA", help="training data (folder + .gt.txt, IAM, PAGE XML, ALTO)")
-    parser.add_argument("--val", metavar="DATA", help="validation data (picks the best model, stops early)")
+    parser.add_argument(
+        "--val", metavar="DATA",
+        help="validation data (picks the best model, stops early); default: hold out a tenth of --train",
+    )
     parser.add_argument("--out", metavar="RUN_DIR", required=True, help="run directory")
     parser.add_argument("--arch", choices=("crnn", "mdlstm"), help="architecture (default crnn)")
     parser.add_argument(
         "--model-config", metavar="JSON",
         help="file with a ModelConfig (sizes of the architectures); --arch overrides its arch",
     )
-    parser.add_argument("--epochs", type=int, default=30, help="last epoch (default 30)")
-    parser.add_argument("--batch-size", type=int, default=16, help="lines per batch (default 16)")
-    parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3)")
+    parser.add_argument(
+        "--init-from", metavar="MODEL|shipped",
+        help="fine-tune: start from this .keras line model, or from the shipped one",
+    )
+    parser.add_argument(
+        "--alphabet", choices=("union", "new", "keep"), default="union",
+        help="with --init-from: the model's symbols plus the labels' (union, default), the "
+        "labels' only (new), or the model's only (keep: other symbols are an error)",
+    )
+    parser.add_argument(
+        "--freeze", choices=("encoder",),
+        help="with --init-from: keep the convolutional encoder fixed, train the rest",
+    )
+    parser.add_argument("--epochs", type=int, help=f"last epoch (default {_SCRATCH['epochs']}; fine-tuning {_FINE['epochs']})")
+    parser.add_argument("--batch-size", type=int, help=f"lines per batch (default {_SCRATCH['batch_size']}; fine-tuning {_FINE['batch_size']})")
+    parser.add_argument("--lr", type=float, help=f"peak learning rate (default {_SCRATCH['learning_rate']:g}; fine-tuning {_FINE['learning_rate']:g})")
     parser.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay (default 1e-4)")
     parser.add_argument("--clipnorm", type=float, default=5.0, help="clip the global norm of all gradients together to this (default 5)")
-    parser.add_argument("--patience", type=int, default=8, help="early-stopping patience in epochs (default 8)")
+    parser.add_argument("--patience", type=int, help=f"early-stopping patience in epochs (default {_SCRATCH['patience']}; fine-tuning {_FINE['patience']})")
     parser.add_argument("--height", type=int, default=32, help="line height in pixels (default 32)")
-    parser.add_argument("--steps-per-epoch", type=int, help="batches per epoch (default: the whole training set)")
+    parser.add_argument(
+        "--steps-per-epoch", type=int,
+        help=f"batches per epoch (default: the whole training set; fine-tuning: at least {_FINE['min_steps_per_epoch']})",
+    )
     parser.add_argument("--no-augment", action="store_true", help="train without augmentation")
     parser.add_argument(
         "--jit-compile", action="store_true",
@@ -55,8 +85,10 @@ def _error(message: str) -> int:
 def run(args: argparse.Namespace) -> int:
     from keras_htr.models.config import ModelConfig
 
-    if not args.resume and (not args.train or not args.val):
-        return _error("--train and --val are required (except with --resume)")
+    if not args.resume and not args.train:
+        return _error("--train is required (except with --resume)")
+    if args.init_from is None and (args.alphabet != "union" or args.freeze):
+        return _error("--alphabet and --freeze apply to fine-tuning: give --init-from")
     try:
         model_config = {}
         if args.model_config:
@@ -70,19 +102,27 @@ def run(args: argparse.Namespace) -> int:
 
     from keras_htr.training import TrainConfig, read_state, train
 
+    given = {
+        "epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
+        "patience": args.patience,
+    }
+    options = {k: v for k, v in given.items() if v is not None}
+    if args.init_from is not None:
+        options = {**FINETUNE_DEFAULTS, **options}
+        options.pop("augment")  # --no-augment decides
     try:
         config = TrainConfig(
-            train=args.train or "", val=args.val or "", out=args.out, model=model_config,
-            height=args.height, epochs=args.epochs, batch_size=args.batch_size,
-            learning_rate=args.lr, weight_decay=args.weight_decay, clipnorm=args.clipnorm,
-            patience=args.patience, augment=not args.no_augment, jit_compile=args.jit_compile,
+            train=args.train or "", val=args.val, out=args.out, model=model_config,
+            height=args.height, weight_decay=args.weight_decay, clipnorm=args.clipnorm,
+            augment=not args.no_augment, jit_compile=args.jit_compile,
             steps_per_epoch=args.steps_per_epoch, seed=args.seed,
             deterministic_augment=args.deterministic_augment, verbose=2 if args.quiet else 1,
+            init_from=args.init_from, alphabet=args.alphabet, freeze=args.freeze, **options,
         )
     except ValueError as e:
         return _error(str(e))
-    if args.resume and read_state(args.out) is None and (not args.train or not args.val):
-        return _error(f"nothing to resume in {args.out}: no finished epoch; give --train and --val")
+    if args.resume and read_state(args.out) is None and not args.train:
+        return _error(f"nothing to resume in {args.out}: no finished epoch; give --train")
     try:
         result = train(config, resume=args.resume)
     except (FileExistsError, FileNotFoundError, ValueError) as e:

@@ -19,6 +19,12 @@ from keras_htr.models.config import ModelConfig
 from keras_htr.models.width_mask import downsampled_width
 
 
+#: What `LineModel(freeze=...)` accepts.
+FREEZE_CHOICES = (None, "encoder")
+#: Names of the layers holding the per-class output weights, per architecture.
+_OUTPUT_LAYER = {"crnn": "logits", "mdlstm": "logits_per_pixel"}
+
+
 def _wire(arch: str):
     if arch == "crnn":
         from keras_htr.models.crnn import crnn_logits
@@ -37,6 +43,10 @@ class LineModel(keras.Model):
         model_config: `ModelConfig` (or its dict) choosing the architecture and sizes.
         charset: the `Charset` (or its dict); the output has `charset.num_classes` logits, blank 0.
         preprocess_config: `PreprocessConfig` (or its dict) that turns an image into the input.
+        freeze: None, or `"encoder"` to keep the convolutional encoder's weights fixed during
+            training (see `encoder_layers`); fine-tuning on a few lines then only moves the
+            sequence layers and the output layer. Saved with the model, so a resumed run
+            stays frozen. Defaults to None.
 
     Example:
 
@@ -45,7 +55,7 @@ class LineModel(keras.Model):
     [4, 4]
     """
 
-    def __init__(self, model_config, charset, preprocess_config, **kwargs):
+    def __init__(self, model_config, charset, preprocess_config, freeze=None, **kwargs):
         if isinstance(model_config, dict):
             model_config = ModelConfig.from_config(model_config)
         if isinstance(charset, dict):
@@ -67,6 +77,11 @@ class LineModel(keras.Model):
                 f"Received an invalid value for argument `preprocess_config`, expected a "
                 f"PreprocessConfig, got {preprocess_config!r}"
             )
+        if freeze not in FREEZE_CHOICES:
+            raise ValueError(
+                f"Received an invalid value for argument `freeze`, expected one of "
+                f"{FREEZE_CHOICES}, got {freeze!r}"
+            )
         vertical, horizontal = model_config.strides
         if vertical > preprocess_config.height:
             raise ValueError(
@@ -86,6 +101,10 @@ class LineModel(keras.Model):
         self.charset = charset
         self.preprocess_config = preprocess_config
         self.horizontal_stride = horizontal
+        self.freeze = freeze
+        if freeze == "encoder":
+            for layer in encoder_layers(self):
+                layer.trainable = False
         self.infeasible_labels = keras.metrics.Sum(name="infeasible_labels")
 
     def output_lengths(self, width):
@@ -109,6 +128,7 @@ class LineModel(keras.Model):
             "model_config": self.model_config.get_config(),
             "charset": self.charset.get_config(),
             "preprocess_config": self.preprocess_config.get_config(),
+            "freeze": self.freeze,
             "name": self.name,
             "trainable": self.trainable,
         }
@@ -116,6 +136,69 @@ class LineModel(keras.Model):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         return cls(**config)
+
+
+def encoder_layers(model) -> list:
+    """The layers `freeze="encoder"` fixes: the feature extractor below the sequence model.
+
+    CRNN: the convolution blocks (every weighted layer before the first BLSTM). MDLSTM: every
+    weighted layer before the last MDLSTM layer (the last MDLSTM and the output stay free).
+    """
+    layers = [layer for layer in model.layers if layer.weights]
+    if model.model_config.arch == "crnn":
+        top = next(i for i, layer in enumerate(layers) if layer.name.startswith("blstm"))
+    else:
+        top = max(i for i, layer in enumerate(layers) if layer.name.startswith("mdlstm")
+                  and layer.name[len("mdlstm"):].isdigit())
+    return layers[:top]
+
+
+def resize_output(model, charset, freeze=None) -> "LineModel":
+    """A copy of `model` that writes `charset`: the alphabet-change step of fine-tuning.
+
+    Every layer keeps its weights; in the output layer, each symbol of `charset` that `model`
+    already writes keeps its weights (and the blank its own), and new symbols start from the
+    layer's initializer. Model sizes and preprocessing are those of `model`.
+
+    Args:
+        model: a trained `LineModel`.
+        charset: the `Charset` the new model writes (any order, any size).
+        freeze: as for `LineModel`. Defaults to None.
+
+    Returns:
+        A new `LineModel`; `model` is not changed.
+
+    Example:
+
+    >>> old = LineModel(ModelConfig(), Charset("ab"), PreprocessConfig())
+    >>> new = resize_output(old, Charset("abc"))
+    >>> new.charset.num_classes
+    4
+    """
+    import numpy as np
+
+    check_line_model(model)
+    if not isinstance(charset, Charset):
+        raise ValueError(
+            f"Received an invalid value for argument `charset`, expected a Charset, got {charset!r}"
+        )
+    new = LineModel(model.model_config, charset, model.preprocess_config, freeze=freeze)
+    old_layers = {layer.name: layer for layer in model.layers}
+    output_name = _OUTPUT_LAYER[model.model_config.arch]
+    columns = np.asarray(charset.id_map(model.charset))
+    kept = columns >= 0
+    for layer in new.layers:
+        if not layer.weights:
+            continue
+        old = old_layers[layer.name].get_weights()
+        if layer.name != output_name:
+            layer.set_weights(old)
+            continue
+        weights = layer.get_weights()  # fresh: new symbols keep these
+        for fresh, trained in zip(weights, old):
+            fresh[..., kept] = trained[..., columns[kept]]
+        layer.set_weights(weights)
+    return new
 
 
 def check_line_model(model) -> None:

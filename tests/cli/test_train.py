@@ -193,3 +193,52 @@ def test_options_reach_the_train_config(line_folder, tmp_path, monkeypatch):
     assert main(base + ["--deterministic-augment", "--clipnorm", "2.5", "--seed", "7"]) == 0
     assert [c.deterministic_augment for c in seen] == [False, True]
     assert seen[1].clipnorm == 2.5 and seen[1].seed == 7
+
+
+def test_init_from_takes_the_fine_tuning_defaults(line_folder, tmp_path, monkeypatch):
+    from keras_htr import training
+    from keras_htr.finetune import FINETUNE_DEFAULTS
+
+    seen = []
+
+    def fake_train(config, resume=False):
+        seen.append(config)
+        return training.TrainResult(tmp_path, tmp_path / "best.keras", tmp_path / "last.keras", 0, None, {})
+
+    monkeypatch.setattr(training, "train", fake_train)
+    base = ["train", "--train", str(line_folder), "--out", str(tmp_path / "r"), "--init-from", "shipped"]
+    assert main(base) == 0
+    assert main(base + ["--lr", "1e-2", "--alphabet", "keep", "--freeze", "encoder", "--no-augment"]) == 0
+    assert main(["train", "--train", str(line_folder), "--out", str(tmp_path / "s")]) == 0  # no --val
+    tuned, custom, scratch = seen
+    assert tuned.init_from == "shipped" and tuned.val is None and tuned.alphabet == "union"
+    for key, value in FINETUNE_DEFAULTS.items():
+        assert getattr(tuned, key) == value, key
+    assert custom.learning_rate == 1e-2 and custom.alphabet == "keep" and custom.freeze == "encoder"
+    assert custom.augment is False and custom.epochs == FINETUNE_DEFAULTS["epochs"]
+    assert scratch.init_from is None and scratch.learning_rate == 1e-3 and scratch.epochs == 30
+    assert scratch.min_steps_per_epoch == 1
+    assert main(["train", "--train", str(line_folder), "--out", str(tmp_path / "t"), "--alphabet", "new"]) == 2
+
+
+def test_fine_tune_from_the_command_line(model_path, make_line_folder, tmp_path, capsys):
+    hand = make_line_folder(tmp_path / "hand", ["abd", "dab", "ba d", "cab", "abc"])
+    out = tmp_path / "run"
+    fast = ["--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2", "--no-augment", "--quiet"]
+    # keep: 'd' is not in the model's alphabet; refused before training, naming it and its files.
+    code = main(["train", "--init-from", str(model_path), "--train", str(hand), "--out", str(out),
+                 "--alphabet", "keep", *fast])
+    err = capsys.readouterr().err
+    assert code == 2 and "['d']" in err and "line0.png" in err and "line3.png" not in err
+    assert read_state(out) is None
+    # A file that is not a keras-htr line model is named.
+    (tmp_path / "page.keras").write_bytes(b"PK not really")
+    assert main(["train", "--init-from", str(tmp_path / "page.keras"), "--train", str(hand),
+                 "--out", str(out), *fast]) == 2
+    assert "page.keras is not a Keras .keras model file" in capsys.readouterr().err
+
+    assert main(["train", "--init-from", str(model_path), "--train", str(hand), "--out", str(out), *fast]) == 0
+    assert read_state(out)["epoch"] == 1
+    assert keras.models.load_model(out / "best.keras").charset.chars[-1] == "d"  # union
+    assert main(["train", "--out", str(out), "--resume", "--epochs", "2", "--quiet"]) == 0
+    assert read_state(out)["epoch"] == 2

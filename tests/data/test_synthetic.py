@@ -154,3 +154,29 @@ def test_synth_command_lists_writers_and_held_out(tmp_path, capsys):
 
 def test_module_exports_no_font_era_names():
     assert not hasattr(synthetic, "list_fonts") and not hasattr(synthetic, "random_text")
+
+
+def test_writer_seed_fixes_one_hand_for_every_line(monkeypatch):
+    styles = []
+    real_write = synthetic.Writer.write
+
+    def recording_write(self, text, rng, zone=None):
+        styles.append(self.style)
+        return real_write(self, text, rng, zone=zone)
+
+    monkeypatch.setattr(synthetic.Writer, "write", recording_write)
+    design = synthetic.list_designs()[0].name
+
+    def lines(**kwargs):
+        styles.clear()
+        synth = LineSynthesizer(designs=[design], seed=4, degrade=False, **kwargs)
+        texts = [synth.line(i).text for i in range(4)]
+        return texts, set(styles)
+
+    free_texts, free_styles = lines()
+    texts, fixed = lines(writer_seed=1)
+    _, other = lines(writer_seed=2)
+    assert len(free_styles) == 4  # a new writer on every line
+    assert len(fixed) == 1 and len(other) == 1 and fixed != other  # one hand per writer seed
+    assert texts == free_texts  # the same texts, by another hand
+    assert lines(writer_seed=1)[1] == fixed

@@ -103,6 +103,10 @@ class LineSynthesizer:
         held_out: write with the held-out designs found instead of the training ones (for
             a test set of hands never seen).
         fonts, exclude_fonts: former names of `designs`, `exclude_designs`.
+        writer_seed: None (default) for a new writer (random style) on every line; or a seed
+            fixing one writer per design, `Writer.sample(default_rng([writer_seed]), design)`,
+            for all lines: with one design, a single hand, as fine-tuning on one writer needs.
+            Texts are those the same `seed` gives without it.
 
     Example:
 
@@ -124,6 +128,7 @@ class LineSynthesizer:
         held_out: bool = False,
         fonts: Sequence[str] | None = None,
         exclude_fonts: Sequence[str] | None = None,
+        writer_seed: int | None = None,
     ):
         if kind not in KINDS:
             raise ValueError(
@@ -141,6 +146,8 @@ class LineSynthesizer:
         self.split = split
         self.seed = int(seed)
         self.degrade = bool(degrade)
+        self.writer_seed = None if writer_seed is None else int(writer_seed)
+        self._writers: dict = {}  # design name -> the fixed writer (with `writer_seed`)
         designs = designs if designs is not None else fonts
         exclude = list(exclude_designs or ()) + list(exclude_fonts or ())
         self.designs = (
@@ -155,7 +162,9 @@ class LineSynthesizer:
         neighbours = [None, None]
         if kind == "text":
             design = self.designs[int(rng.integers(len(self.designs)))]
-            writer = Writer.sample(rng, design)
+            writer = Writer.sample(rng, design)  # drawn even when fixed: same texts either way
+            if self.writer_seed is not None:
+                writer = self._fixed_writer(design)
             name = design.name
             chars = _text_chars(design)
             text = random_line(rng, chars)
@@ -184,6 +193,12 @@ class LineSynthesizer:
             strength=1.0 if self.degrade else 0.0,
         )
         return SyntheticLine(image, text, name)
+
+    def _fixed_writer(self, design: Design) -> Writer:
+        if design.name not in self._writers:
+            rng = np.random.default_rng([self.writer_seed])
+            self._writers[design.name] = Writer.sample(rng, design)
+        return self._writers[design.name]
 
 
 def write_dataset(

@@ -1,0 +1,202 @@
+"""Fine-tuning: adapt a trained line model to a new hand from a few labelled lines.
+
+Archives hold many writers with a few labelled pages each (seed 000), so the usual way to read a
+new hand is to start from a trained model, not from scratch: `fine_tune` (and
+`keras-htr train --init-from MODEL|shipped`) starts from the weights of any keras-htr `.keras`
+line model or of the shipped one, resizes its output layer to the alphabet the new lines need,
+and trains with defaults chosen for tens of lines on a 2-core CPU (`FINETUNE_DEFAULTS`). The run
+directory is the one `train` writes (`best.keras`, `last.keras`, `state.json`; `resume` works).
+
+Alphabet modes (Kraken's `--resize`):
+
+- `"union"`: the model's symbols plus any new ones in the labels (the default);
+- `"new"`: exactly the symbols of the labels; symbols the model had and the labels lack go;
+- `"keep"`: the model's symbols only; labels holding others are an error, before training.
+
+In every mode a symbol the model already writes keeps its output weights; new symbols start
+fresh (`keras_htr.models.line_model.resize_output`).
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+#: `init_from` value naming the shipped model.
+SHIPPED = "shipped"
+#: Accepted `alphabet` values, see the module docstring.
+ALPHABET_CHOICES = ("union", "new", "keep")
+#: Fine-tuning defaults (`TrainConfig` fields), for ~30 lines in a few minutes on 2 CPU cores:
+#: a learning rate a third of training from scratch (the weights are already good; a large
+#: step forgets), small batches (27 training lines are 4 batches of 8), epochs of at least 10
+#: batches (a tiny set is repeated, with fresh augmentation, instead of validating and
+#: checkpointing after every 4 steps), at most 12 such epochs, and early stopping after 4
+#: epochs without a better validation CER. Augmentation stays on: with few lines it is most of
+#: what keeps the model from learning them by heart.
+FINETUNE_DEFAULTS = {
+    "learning_rate": 3e-4,
+    "batch_size": 8,
+    "epochs": 12,
+    "min_steps_per_epoch": 10,
+    "patience": 4,
+    "augment": True,
+}
+
+
+def _invalid(name, expected, value):
+    return ValueError(f"Received an invalid value for argument `{name}`, expected {expected}, got {value!r}")
+
+
+def resolve_model_path(init_from) -> Path:
+    """The `.keras` file `init_from` names: a path, or `"shipped"` for the shipped model."""
+    if str(init_from) == SHIPPED:
+        from keras_htr.transcriber import SHIPPED_MODEL
+
+        return SHIPPED_MODEL
+    return Path(init_from)
+
+
+def saved_model_kind(path) -> str:
+    """What a `.keras` file holds, read from its `config.json` without building anything:
+    the registered class name (`"keras_htr>LineModel"` for a line model).
+
+    Raises:
+        FileNotFoundError: no file at `path`.
+        ValueError: not a Keras `.keras` archive.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No model file at {path}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError) as e:
+        raise ValueError(f"{path} is not a Keras .keras model file ({e})") from None
+    return config.get("registered_name") or f"{config.get('module')}.{config.get('class_name')}"
+
+
+def load_init_model(init_from):
+    """The `LineModel` to fine-tune, with a clear error for any other file.
+
+    The check reads the file's config first, so a paragraph model, a plain Keras model or a
+    model from another package is refused by name instead of failing inside Keras' loader.
+
+    Args:
+        init_from: a `.keras` path, or `"shipped"`.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file is not a `.keras` archive or holds something else than a
+            keras-htr `LineModel` (the message names the file and what it holds).
+    """
+    from keras_htr.transcriber import load_line_model
+
+    path = resolve_model_path(init_from)
+    kind = saved_model_kind(path)
+    if kind != "keras_htr>LineModel":
+        raise ValueError(
+            f"{path} holds a {kind}, not a keras-htr line model (keras_htr>LineModel); "
+            f"fine-tuning a line recognizer needs a line model"
+        )
+    return load_line_model(path)
+
+
+def fine_tune_charset(charset, samples, alphabet: str = "union"):
+    """The `Charset` a fine-tuned model writes, from the model's and the labels' symbols.
+
+    Args:
+        charset: the initial model's `Charset`.
+        samples: the labelled lines (training and validation), `Sample`s.
+        alphabet: `"union"`, `"new"` or `"keep"` (see the module docstring).
+
+    Raises:
+        ValueError: with `"keep"`, labels hold symbols the model lacks; the message names the
+            symbols and the files holding them.
+    """
+    from keras_htr.charset import Charset
+
+    if alphabet not in ALPHABET_CHOICES:
+        raise _invalid("alphabet", f"one of {ALPHABET_CHOICES}", alphabet)
+    texts = [s.text for s in samples]
+    if alphabet == "union":
+        return charset.union(texts)
+    if alphabet == "new":
+        return Charset.from_texts(texts)
+    where: dict = {}
+    for s in samples:
+        for c in charset.unknown(s.text):
+            where.setdefault(c, []).append(s.source)
+    if where:
+        symbols = sorted(where)
+        files = sorted({f for c in symbols for f in where[c]})
+        shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+        raise ValueError(
+            f"--alphabet keep: the model cannot write the symbols {symbols!r} found in the labels "
+            f"of {shown}; use --alphabet union (add them) or remove those lines"
+        )
+    return charset
+
+
+def initial_model(init_model, samples, alphabet: str = "union", freeze=None):
+    """The model fine-tuning starts from: `init_model` resized to the labels' alphabet."""
+    from keras_htr.models.line_model import resize_output
+
+    charset = fine_tune_charset(init_model.charset, samples, alphabet)
+    return resize_output(init_model, charset, freeze=freeze)
+
+
+def fine_tune(
+    train,
+    out,
+    init_from=SHIPPED,
+    val=None,
+    alphabet: str = "union",
+    freeze=None,
+    resume: bool = False,
+    **options,
+):
+    """Fine-tune a trained line model on a few lines of a new hand.
+
+    Args:
+        train: the fine-tuning lines (anything `read_dataset` reads).
+        out: the run directory (as `train` writes it).
+        init_from: a keras-htr `.keras` line model, or `"shipped"`. Defaults to `"shipped"`.
+        val: validation lines; None holds out a tenth of `train` (at least one line), chosen by
+            `seed` and listed in `<out>/validation_lines.txt`. Defaults to None.
+        alphabet: `"union"`, `"new"` or `"keep"`. Defaults to `"union"`.
+        freeze: None, or `"encoder"` to train only the sequence and output layers.
+        resume: continue the run in `out`.
+        **options: other `TrainConfig` fields (`epochs`, `learning_rate`, `seed`, ...);
+            unset ones take `FINETUNE_DEFAULTS`, then `TrainConfig`'s defaults.
+
+    Returns:
+        The `TrainResult`.
+
+    Example:
+
+    >>> result = fine_tune("writer_17/lines", "runs/writer_17")   # doctest: +SKIP
+    >>> load_transcriber(result.best_model)                        # doctest: +SKIP
+    """
+    from keras_htr.training import TrainConfig
+    from keras_htr.training import train as run_training
+
+    config = TrainConfig(
+        train=str(train), val=None if val is None else str(val), out=str(out),
+        init_from=str(init_from), alphabet=alphabet, freeze=freeze,
+        **{**FINETUNE_DEFAULTS, **options},
+    )
+    return run_training(config, resume=resume)
+
+
+__all__ = [
+    "ALPHABET_CHOICES",
+    "FINETUNE_DEFAULTS",
+    "SHIPPED",
+    "fine_tune",
+    "fine_tune_charset",
+    "initial_model",
+    "load_init_model",
+    "resolve_model_path",
+    "saved_model_kind",
+]
