@@ -365,7 +365,7 @@ def hold_out(samples, seed: int | None, fraction: float = VAL_FRACTION):
             f"Cannot hold out validation lines from {len(samples)} training line(s): give "
             f"validation data (--val) or at least 2 training lines"
         )
-    count = max(1, int(round(len(samples) * fraction)))
+    count = max(1, round(len(samples) * fraction))
     order = np.random.default_rng(0 if seed is None else seed).permutation(len(samples))
     held = set(order[:count].tolist())
     return (

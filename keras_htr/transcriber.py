@@ -41,7 +41,7 @@ class Transcriber:
         config = self.preprocess_config
         # One trace for all images (any size), one per padded batch width for the model.
         self._preprocess = tf.function(
-            lambda gray: preprocess_line(gray, config),
+            lambda gray: preprocess_line(gray, config, return_geometry=True),
             input_signature=[tf.TensorSpec([None, None], tf.uint8)],
         )
         self._logits = tf.function(
@@ -51,29 +51,67 @@ class Transcriber:
 
     def _prepare(self, item, source: str):
         """Load and preprocess one input: (line float32 (h, W, 1), None) or (None, error)."""
+        line, _, error = self._prepare_with_geometry(item, source)
+        return line, error
+
+    def _prepare_with_geometry(self, item, source: str):
+        """`_prepare`, plus where the line's columns lie in the image: (line, geometry, None)
+        or (None, None, error); geometry as from `preprocess_line(..., return_geometry=True)`."""
         from keras_htr.data.preprocess import ImageError, load_image
 
         try:
             gray = load_image(item)
             if min(gray.shape) < 2:
-                return None, (
+                return None, None, (
                     f"{source}: image of {gray.shape[1]}x{gray.shape[0]} pixels is too small "
                     f"for a text line"
                 )
-            line = self._preprocess(np.ascontiguousarray(gray, np.uint8)).numpy()
+            line, geometry = self._preprocess(np.ascontiguousarray(gray, np.uint8))
+            line, geometry = line.numpy(), geometry.numpy()
         except ImageError as e:
             message = str(e)
             if source not in message:
                 message = f"{source}: {message}"
-            return None, message
+            return None, None, message
         except Exception as e:  # a bad input must not stop the others
-            return None, f"{source}: cannot preprocess image ({_one_line(e)})"
+            return None, None, f"{source}: cannot preprocess image ({_one_line(e)})"
         if line.shape[1] > MAX_LINE_WIDTH:
-            return None, (
+            return None, None, (
                 f"{source}: line is {line.shape[1]} pixels wide after scaling to height "
                 f"{line.shape[0]} (limit {MAX_LINE_WIDTH}); is this a single text line?"
             )
-        return line, None
+        return line, geometry, None
+
+    def _characters(self, logits, lengths, texts, geometries, greedy: bool) -> list:
+        """Per-character confidences and image x-positions (`Character`s) for each text.
+
+        Greedy texts take their best path's alignment; others (beam, LM) are aligned to the
+        frames by `forced_alignment`.
+        """
+        import tensorflow as tf
+
+        from keras_htr.decoders.alignment import characters, forced_alignment
+
+        stride = self.model.horizontal_stride
+        if greedy:
+            from keras_htr.decoders.greedy import greedy_alignment
+
+            _, _, confidence, first, last = (x.numpy() for x in greedy_alignment(logits, lengths))
+            return [
+                characters(text, first[b], last[b], confidence[b], geometries[b], stride)
+                for b, text in enumerate(texts)
+            ]
+        log_probs = tf.nn.log_softmax(logits, axis=-1).numpy()
+        out = []
+        for b, (text, n) in enumerate(zip(texts, lengths.numpy())):
+            ids = self.charset.encode(text, errors="ignore")
+            if len(ids) == len(text):
+                first, last, confidence = forced_alignment(log_probs[b, : int(n)], ids)
+            else:  # a symbol outside the alphabet: no alignment
+                first = last = [-1] * len(text)
+                confidence = [0.0] * len(text)
+            out.append(characters(text, first, last, confidence, geometries[b], stride))
+        return out
 
     def _decode(self, logits, lengths, beam: int, lm=None):
         if lm is not None:  # an LMDecoder: beam search with a language model
@@ -132,14 +170,14 @@ class Transcriber:
         results: list[Optional[Transcription]] = [None] * len(items)
         bar = _progress_bar(len(items), progress)
 
-        lines = {}
+        lines, geometries = {}, {}
         for i, (item, source) in enumerate(zip(items, sources)):
-            line, error = self._prepare(item, source)
+            line, geometry, error = self._prepare_with_geometry(item, source)
             if error is not None:
                 results[i] = Transcription(source, error=error)
                 bar.update(1)
             else:
-                lines[i] = line
+                lines[i], geometries[i] = line, geometry
 
         order = sorted(lines, key=lambda i: lines[i].shape[1])
         for start in range(0, len(order), batch_size):
@@ -148,8 +186,11 @@ class Transcriber:
                 inputs = pad_batch([lines[i] for i in batch])
                 logits, lengths = self._logits(inputs)
                 texts, scores = self._decode(logits, lengths, beam, lm)
-                for i, text, score in zip(batch, texts, scores):
-                    results[i] = Transcription(sources[i], text, float(score))
+                chars = self._characters(
+                    logits, lengths, texts, [geometries[i] for i in batch], beam == 1 and lm is None
+                )
+                for i, text, score, c in zip(batch, texts, scores, chars):
+                    results[i] = Transcription(sources[i], text, float(score), characters=c)
             except Exception as e:  # e.g. out of memory on a huge line: fail this batch only
                 for i in batch:
                     results[i] = Transcription(

@@ -16,7 +16,6 @@ import json
 
 from keras_htr.finetune import FINETUNE_DEFAULTS
 
-
 # Defaults shown in --help: TrainConfig's (keras-free to read here) and the fine-tuning ones.
 _SCRATCH = {"epochs": 30, "batch_size": 16, "learning_rate": 1e-3, "patience": 8}
 _FINE = FINETUNE_DEFAULTS

@@ -17,7 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="M", help="a .keras model (default: the shipped model)")
     parser.add_argument(
         "--format", choices=("text", "tsv", "jsonl"), default="text",
-        help="text: one line of text per image; tsv: path<TAB>text; jsonl: {path, text, score}",
+        help="text: one line of text per image; tsv: path<TAB>text; jsonl: {path, text, score, "
+        "chars: [{char, confidence, x_start, x_end}]} with image x-positions in pixels",
     )
     parser.add_argument("--beam", type=int, default=1, help="beam width (default 1: greedy)")
     parser.add_argument("--batch-size", type=int, default=16, help="lines per batch (default 16)")
@@ -35,7 +36,14 @@ def format_result(result, fmt: str) -> str:
         if result.error:
             return json.dumps({"path": result.source, "error": result.error}, ensure_ascii=False)
         return json.dumps(
-            {"path": result.source, "text": result.text, "score": round(result.score, 6)},
+            {
+                "path": result.source, "text": result.text, "score": round(result.score, 6),
+                "chars": [
+                    {"char": c.char, "confidence": round(c.confidence, 4), "x_start": c.x_start,
+                     "x_end": c.x_end}
+                    for c in result.characters
+                ],
+            },
             ensure_ascii=False,
         )
     if result.error:

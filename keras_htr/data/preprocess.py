@@ -277,9 +277,10 @@ def _ink_bounds(tf, mask):
     return first, last
 
 
-def _crop_to_ink(tf, ink, threshold, rows=True):
+def _crop_to_ink(tf, ink, threshold, rows=True, with_offset=False):
     """`ink` without its empty margins. Isolated ink pixels (dust, speckle noise: no ink among
-    their 8 neighbours) do not count, so one speck far from the line does not widen the crop."""
+    their 8 neighbours) do not count, so one speck far from the line does not widen the crop.
+    With `with_offset`, also the first kept column (where the crop starts in `ink`)."""
     dots = tf.cast(ink > threshold, tf.float32)[tf.newaxis, :, :, tf.newaxis]
     # A sum over the 3x3 window (zeros outside the image): an average pool with SAME padding
     # divides by the pixels inside the image, so `* 9` overcounted at borders and corners.
@@ -287,9 +288,9 @@ def _crop_to_ink(tf, ink, threshold, rows=True):
     mask = (dots[0, :, :, 0] > 0) & (neighbourhood > 1.5)
     c0, c1 = _ink_bounds(tf, tf.reduce_any(mask, axis=0))
     if not rows:
-        return ink[:, c0:c1]
+        return (ink[:, c0:c1], c0) if with_offset else ink[:, c0:c1]
     r0, r1 = _ink_bounds(tf, tf.reduce_any(mask, axis=1))
-    return ink[r0:r1, c0:c1]
+    return (ink[r0:r1, c0:c1], c0) if with_offset else ink[r0:r1, c0:c1]
 
 
 def _shear_transforms(tf, shears, height):
@@ -348,10 +349,12 @@ def _slant_scores(tf, ink, shears):
     return tf.reduce_sum(projection * projection, axis=1)
 
 
-def _deslant(tf, ink, config: PreprocessConfig):
-    """Estimate the slant on a copy at the output height, apply it at full size."""
+def _deslant(tf, ink, config: PreprocessConfig, with_offset=False):
+    """Estimate the slant on a copy at the output height, apply it at full size. With
+    `with_offset`, also where column 0 of the result lies in `ink`, on its middle row (the
+    shear's fixed row)."""
     if config.slant_steps == 1 or config.max_slant == 0.0:
-        return ink
+        return (ink, tf.constant(0, tf.int32)) if with_offset else ink
     shears = tf.linspace(-config.max_slant, config.max_slant, config.slant_steps)
     height, width = tf.shape(ink)[0], tf.shape(ink)[1]
     work_h = tf.minimum(height, config.height)
@@ -373,7 +376,9 @@ def _deslant(tf, ink, config: PreprocessConfig):
         step = 2.0 * config.max_slant / (config.slant_steps - 1)
         shear = best_of(shear + tf.linspace(-step / 2, step / 2, 7))
     out = _apply_shears(tf, ink, shear[tf.newaxis])[0]
-    return _crop_to_ink(tf, out, config.ink_threshold, rows=False)
+    pad = (tf.shape(out)[1] - width) // 2  # the canvas grew by `pad` on each side
+    out, c0 = _crop_to_ink(tf, out, config.ink_threshold, rows=False, with_offset=True)
+    return (out, c0 - pad) if with_offset else out
 
 
 def _otsu_threshold(tf, ink):
@@ -387,15 +392,22 @@ def _otsu_threshold(tf, ink):
     return centers[tf.argmax(between)] + 0.5 / 256.0
 
 
-def preprocess_line(gray, config: PreprocessConfig | None = None):
+def preprocess_line(gray, config: PreprocessConfig | None = None, return_geometry: bool = False):
     """Normalise one line image for the model, in TensorFlow ops only.
 
     Args:
         gray: uint8 tensor or array (H, W) or (H, W, 1), dark ink on light paper.
         config: a `PreprocessConfig`; defaults to `PreprocessConfig()`.
+        return_geometry: also return where the output's columns lie in `gray`, so that
+            positions the model finds (e.g. characters) can be shown on the input image.
 
     Returns:
-        float32 tensor (config.height, W', 1) in [0, 1], 1 = ink, 0 = background.
+        float32 tensor (config.height, W', 1) in [0, 1], 1 = ink, 0 = background. With
+        `return_geometry`, `(line, geometry)`: geometry is float32 `[offset, scale, width]`,
+        column `x` of `line` (in pixels, left edge 0) is column `offset + scale * x` of `gray`
+        (on the middle row of the ink: slant correction shears the rows about it), and `width`
+        is the width of `gray`. It accounts for the margin crop, the slant correction's shift,
+        the resizing and the added margin.
 
     Example:
 
@@ -417,10 +429,14 @@ def preprocess_line(gray, config: PreprocessConfig | None = None):
         # A blank page must stay blank: never stretch less than 0.25 of the gray range to 1.
         span = tf.maximum(dark - paper, 0.25)
         ink = tf.clip_by_value((ink - paper) / span, 0.0, 1.0)
+    image_width = tf.shape(ink)[1]
+    offset = tf.constant(0, tf.int32)  # column of `gray` where column 0 of `ink` lies
     if config.crop_margins:
-        ink = _crop_to_ink(tf, ink, config.ink_threshold)
+        ink, shift = _crop_to_ink(tf, ink, config.ink_threshold, with_offset=True)
+        offset += shift
     if config.deslant:
-        ink = _deslant(tf, ink, config)
+        ink, shift = _deslant(tf, ink, config, with_offset=True)
+        offset += shift
     margin = config.margin_pixels
     inner = config.height - 2 * margin
     height, width = tf.shape(ink)[0], tf.shape(ink)[1]
@@ -434,7 +450,14 @@ def preprocess_line(gray, config: PreprocessConfig | None = None):
         line = tf.cast(line > _otsu_threshold(tf, line), tf.float32)
     if margin:
         line = tf.pad(line, [[margin, margin], [margin, margin], [0, 0]])
-    return tf.ensure_shape(line, [config.height, None, 1])
+    line = tf.ensure_shape(line, [config.height, None, 1])
+    if not return_geometry:
+        return line
+    scale = tf.cast(width, tf.float32) / tf.cast(new_w, tf.float32)
+    geometry = tf.stack([
+        tf.cast(offset, tf.float32) - margin * scale, scale, tf.cast(image_width, tf.float32)
+    ])
+    return line, geometry
 
 
 __all__ = [

@@ -18,7 +18,6 @@ from keras_htr.data.preprocess import PreprocessConfig
 from keras_htr.models.config import ModelConfig
 from keras_htr.models.width_mask import downsampled_width
 
-
 #: What `LineModel(freeze=...)` accepts.
 FREEZE_CHOICES = (None, "encoder")
 #: Names of the layers holding the per-class output weights, per architecture.
@@ -153,7 +152,7 @@ def encoder_layers(model) -> list:
     return layers[:top]
 
 
-def resize_output(model, charset, freeze=None) -> "LineModel":
+def resize_output(model, charset, freeze=None) -> LineModel:
     """A copy of `model` that writes `charset`: the alphabet-change step of fine-tuning.
 
     Every layer keeps its weights; in the output layer, each symbol of `charset` that `model`

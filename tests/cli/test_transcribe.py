@@ -28,7 +28,8 @@ def test_folder_with_corrupt_file_jsonl(model_path, folder_with_corrupt_file, ca
     assert [o["path"].rsplit("/", 1)[-1] for o in out] == ["line0.png", "line0b.png", "line1.png"]
     assert "line0b.png" in out[1]["error"] and "text" not in out[1]
     for o in (out[0], out[2]):
-        assert set(o) == {"path", "text", "score"} and 0.0 <= o["score"] <= 1.0
+        assert set(o) == {"path", "text", "score", "chars"} and 0.0 <= o["score"] <= 1.0
+        assert [c["char"] for c in o["chars"]] == list(o["text"])
 
 
 def test_files_keep_input_order_in_tsv_and_text(model_path, line_folder, capsys):
