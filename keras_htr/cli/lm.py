@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     build.add_argument(
         "--prune", type=int, default=1,
-        help="leave out highest-order n-grams seen this often or less (default 1; 0 keeps all)",
+        help="leave out n-grams (order 3 and up) seen this often or less (default 1; 0 keeps all)",
     )
 
 

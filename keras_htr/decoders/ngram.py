@@ -47,8 +47,9 @@ def estimate_arpa(lines: Iterable[str], order: int = 6, unit: str = "char", prun
         lines: the corpus, one sentence (a text line) per item.
         order: the n of the n-gram model (2..12; 6-8 suit characters, 3 suits words).
         unit: "char" (every character a token, space as `<sp>`) or "word".
-        prune: highest-order n-grams seen this many times or fewer are left out (0 keeps all),
-            which makes the file several times smaller for a small loss of accuracy.
+        prune: n-grams of order 3 and up counted this many times or fewer (continuation
+            counts below the top order) are left out, unless a longer n-gram kept needs them;
+            0 keeps all. Makes the file several times smaller for a small loss of accuracy.
 
     Returns:
         The model as ARPA text.
@@ -123,6 +124,20 @@ def estimate_arpa(lines: Iterable[str], order: int = 6, unit: str = "char", prun
         n1, n2 = np.sum(c == 1), np.sum(c == 2)
         discount[n] = float(np.clip(n1 / (n1 + 2 * n2) if n1 + n2 else 0.5, 0.1, 0.9))
 
+    # What pruning keeps, from the top order down: n-grams (order >= 3) counted more than
+    # `prune` times, and every prefix (context) and suffix (backoff) a kept longer one needs.
+    keep = {}
+    for n in range(top, 0, -1):
+        uniq, c = adjusted[n]
+        k = np.ones(len(uniq), bool)
+        if prune and n >= 3:
+            k = c > prune
+            if n < top:
+                upper = adjusted[n + 1][0][keep[n + 1]]
+                pos = _find(uniq, np.concatenate([upper[:, :-1], upper[:, 1:]]))
+                k[pos[pos >= 0]] = True
+        keep[n] = k
+
     probs, backoffs = {}, {}
     vocab_size = len(words)  # + <unk> - <s>
     uniq, c = adjusted[1]
@@ -140,17 +155,20 @@ def estimate_arpa(lines: Iterable[str], order: int = 6, unit: str = "char", prun
         inverse = inverse.ravel()
         totals = np.bincount(inverse, weights=c, minlength=len(context))
         gammas = discount[n] * types / totals
-        backoffs[n - 1] = (context, gammas)
-        if prune and n == top and n >= 3:
-            # pruned n-grams back off; gamma keeps its unpruned value (a little mass is lost)
-            keep = c > prune
-            uniq, c, inverse = uniq[keep], c[keep], inverse[keep]
-        # (h' w) is always in the lower order: its continuation count is at least 1
+        uniq, c, inverse = uniq[keep[n]], c[keep[n]], inverse[keep[n]]
+        # (h' w) is always in the lower order: its continuation count is at least 1, and
+        # pruning keeps the suffixes of what it keeps
         lower_rows, lower_p = probs[n - 1]
         pos = _find(lower_rows, uniq[:, 1:])
         assert (pos >= 0).all(), "a lower-order n-gram is missing"
         p = (c - discount[n]) / totals[inverse] + gammas[inverse] * lower_p[pos]
         probs[n] = (uniq, p)
+        # ARPA backoff weight: the mass left after the n-grams kept, over the lower order's
+        # mass of the words not kept. Without pruning this is exactly gamma; with pruning it
+        # keeps every context a distribution.
+        left = 1.0 - np.bincount(inverse, weights=p, minlength=len(context))
+        lower_left = 1.0 - np.bincount(inverse, weights=lower_p[pos], minlength=len(context))
+        backoffs[n - 1] = (context, np.maximum(left, 1e-12) / np.maximum(lower_left, 1e-12))
 
     return _write_arpa(words, probs, backoffs, top, unk_prob)
 

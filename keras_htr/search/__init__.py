@@ -3,6 +3,7 @@
 from keras_htr.search.index import (
     IndexFileError,
     IndexStats,
+    IndexWriter,
     KeywordIndex,
     SearchHit,
     build_index,
@@ -12,6 +13,7 @@ from keras_htr.search.relevance import relevance, word_classes, words_of
 __all__ = [
     "IndexFileError",
     "IndexStats",
+    "IndexWriter",
     "KeywordIndex",
     "SearchHit",
     "build_index",

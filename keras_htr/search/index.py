@@ -40,7 +40,7 @@ _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE lines (
     id INTEGER PRIMARY KEY, path TEXT NOT NULL, text TEXT NOT NULL, frames INTEGER NOT NULL,
-    symbols TEXT NOT NULL, posteriors BLOB NOT NULL
+    mass BLOB NOT NULL, posteriors BLOB NOT NULL
 );
 CREATE TABLE postings (
     word TEXT NOT NULL, line INTEGER NOT NULL REFERENCES lines(id),
@@ -88,7 +88,8 @@ class IndexStats:
 
 
 def encode_posteriors(log_probs: np.ndarray) -> tuple:
-    """Sparse, compressed frame posteriors: `(blob, symbols_present)`."""
+    """Sparse, compressed frame posteriors, and each class's mass summed over frames:
+    `(blob, float16 (C,))`. The mass bounds what a word can score (see `KeywordIndex`)."""
     probs = np.exp(np.asarray(log_probs, np.float32))
     top = np.argsort(-probs, axis=1)[:, :_TOP]
     p = np.take_along_axis(probs, top, axis=1)
@@ -100,7 +101,7 @@ def encode_posteriors(log_probs: np.ndarray) -> tuple:
     payload = (
         np.int32(len(probs)).tobytes() + counts.tobytes() + ids.tobytes() + values.tobytes()
     )
-    return zlib.compress(payload, 6), np.unique(ids)
+    return zlib.compress(payload, 6), probs.sum(0).astype(np.float16)
 
 
 def decode_posteriors(blob: bytes, num_classes: int) -> np.ndarray:
@@ -144,6 +145,84 @@ def _candidates(log_probs: list, top_paths: int) -> list:
     return paths
 
 
+class IndexWriter:
+    """Writes a new index from frame posteriors, whatever produced them (Keras, TFLite, ...).
+
+    Args:
+        out: the index file to create (an existing file is replaced).
+        charset: the alphabet of the model whose posteriors are added.
+        top_paths: readings per line whose words are proposed.
+        min_probability: postings below this are not stored (such words are still found by
+            rescoring the stored posteriors when no line proposed them).
+
+    Example:
+
+    >>> with IndexWriter("lines.sqlite", transcriber.charset) as writer:       # doctest: +SKIP
+    ...     writer.add([(x, src) for x, src, err in transcriber.posteriors(paths) if not err])
+    """
+
+    def __init__(self, out, charset, top_paths: int = 8, min_probability: float = 0.01):
+        if isinstance(top_paths, bool) or not isinstance(top_paths, int) or top_paths < 1:
+            raise ValueError(
+                f"Received an invalid value for argument `top_paths`, expected a positive "
+                f"integer, got {top_paths!r}"
+            )
+        if not 0.0 <= float(min_probability) < 1.0:
+            raise ValueError(
+                f"Received an invalid value for argument `min_probability`, expected a number "
+                f"in [0, 1), got {min_probability!r}"
+            )
+        self.charset = charset
+        self.top_paths = top_paths
+        self.min_probability = float(min_probability)
+        self._separators = separator_ids(charset)
+        self.lines = self.postings = 0
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.exists():
+            out.unlink()
+        self._db = sqlite3.connect(out)
+        self._db.executescript(_SCHEMA)
+        self._db.executemany(
+            "INSERT INTO meta VALUES (?, ?)",
+            [
+                ("format", FORMAT),
+                ("charset", json.dumps(list(charset.chars), ensure_ascii=False)),
+                ("min_probability", repr(self.min_probability)),
+            ],
+        )
+
+    def add(self, posteriors: Sequence) -> int:
+        """Indexes lines given as `(log_probs (T, C), source)` pairs; returns postings added."""
+        good = [(x, source) for x, source in posteriors if len(x) > 0]
+        if not good:
+            return 0
+        added = 0
+        readings = _candidates([x for x, _ in good], self.top_paths)
+        for (log_probs, source), paths in zip(good, readings):
+            added += _index_line(
+                self._db, self.charset, self._separators, log_probs, source, paths,
+                self.min_probability,
+            )
+            self.lines += 1
+        self.postings += added
+        return added
+
+    def close(self) -> None:
+        """Creates the lookup indexes (faster once, after all rows) and closes the file."""
+        if self._db is not None:
+            self._db.executescript(_INDEXES)
+            self._db.commit()
+            self._db.close()
+            self._db = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 def build_index(
     transcriber,
     images_or_paths: Sequence,
@@ -160,9 +239,7 @@ def build_index(
         images_or_paths: line images (paths are what search results name).
         out: the index file to create (an existing file is replaced).
         batch_size: lines through the model at once.
-        top_paths: readings per line whose words are proposed.
-        min_probability: postings below this are not stored (such words are still found by
-            rescoring the stored posteriors when no line proposed them).
+        top_paths, min_probability: as for `IndexWriter`.
         progress: a tqdm progress bar on stderr.
 
     Returns:
@@ -170,51 +247,17 @@ def build_index(
     """
     from tqdm.auto import tqdm
 
-    if isinstance(top_paths, bool) or not isinstance(top_paths, int) or top_paths < 1:
-        raise ValueError(
-            f"Received an invalid value for argument `top_paths`, expected a positive integer, "
-            f"got {top_paths!r}"
-        )
-    if not 0.0 <= float(min_probability) < 1.0:
-        raise ValueError(
-            f"Received an invalid value for argument `min_probability`, expected a number in "
-            f"[0, 1), got {min_probability!r}"
-        )
-    charset = transcriber.charset
-    separators = separator_ids(charset)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.exists():
-        out.unlink()
-    db = sqlite3.connect(out)
-    db.executescript(_SCHEMA)
-    db.executemany(
-        "INSERT INTO meta VALUES (?, ?)",
-        [
-            ("format", FORMAT),
-            ("charset", json.dumps(list(charset.chars), ensure_ascii=False)),
-            ("min_probability", repr(float(min_probability))),
-        ],
-    )
     items = list(images_or_paths)
-    failed, lines, postings = [], 0, 0
+    failed = []
     bar = tqdm(total=len(items), disable=not progress, unit="line", desc="index", leave=False)
-    chunk = max(batch_size, 64)
-    for start in range(0, len(items), chunk):
-        part = transcriber.posteriors(items[start : start + chunk], batch_size=batch_size)
-        good = [(x, source) for x, source, error in part if error is None and len(x) > 0]
-        failed.extend(error for x, source, error in part if error is not None)
-        if good:
-            paths = _candidates([x for x, _ in good], top_paths)
-            for (log_probs, source), readings in zip(good, paths):
-                postings += _index_line(db, charset, separators, log_probs, source, readings, min_probability)
-                lines += 1
-        bar.update(len(part))
+    with IndexWriter(out, transcriber.charset, top_paths, min_probability) as writer:
+        for start in range(0, len(items), max(batch_size, 64)):
+            part = transcriber.posteriors(items[start : start + max(batch_size, 64)], batch_size=batch_size)
+            failed.extend(error for _, _, error in part if error is not None)
+            writer.add([(x, source) for x, source, error in part if error is None])
+            bar.update(len(part))
     bar.close()
-    db.executescript(_INDEXES)
-    db.commit()
-    db.close()
-    return IndexStats(lines, postings, tuple(failed))
+    return IndexStats(writer.lines, writer.postings, tuple(failed))
 
 
 def _index_line(db, charset, separators, log_probs, source, readings, min_probability) -> int:
@@ -229,11 +272,10 @@ def _index_line(db, charset, separators, log_probs, source, readings, min_probab
             words.append((word, word_classes(word, charset)))
         except ValueError:  # a case fold outside the alphabet (e.g. 'ß' -> 'ss'): not indexable
             continue
-    blob, present = encode_posteriors(log_probs)
-    symbols = "".join(sorted({charset.chars[i - 1].casefold() for i in present if i != BLANK_ID}))
+    blob, mass = encode_posteriors(log_probs)
     cursor = db.execute(
-        "INSERT INTO lines (path, text, frames, symbols, posteriors) VALUES (?, ?, ?, ?, ?)",
-        (os.fspath(source), best_text, len(log_probs), symbols, blob),
+        "INSERT INTO lines (path, text, frames, mass, posteriors) VALUES (?, ?, ?, ?, ?)",
+        (os.fspath(source), best_text, len(log_probs), mass.tobytes(), blob),
     )
     line = cursor.lastrowid
     if not words:
@@ -284,6 +326,7 @@ class KeywordIndex:
         except (KeyError, ValueError, TypeError) as e:
             raise IndexFileError(f"{path}: corrupt keyword index (bad metadata: {e})") from None
         self._separators = separator_ids(self.charset)
+        self._mass = None  # (ids, float32 (lines, C)), read on the first rescoring
 
     def close(self) -> None:
         self._db.close()
@@ -350,40 +393,53 @@ class KeywordIndex:
 
     def _rescore(self, word, folded, proposed, case_sensitive, min_probability) -> list:
         """Scores `word` on the stored posteriors: of the lines that proposed it (case-sensitive
-        search), or of every line holding all its letters (a word never proposed)."""
+        search), or of every line that can hold it (a word never proposed).
+
+        A line can hold the word with probability at most min over its letters of the frames'
+        summed probability of that letter (P(letter read somewhere) <= its expected frame
+        count), so lines under the threshold are skipped without decoding their posteriors.
+        Hits below the index's own `min_probability` are left out, as at indexing time.
+        """
         classes = word_classes(word, self.charset, case_sensitive=case_sensitive)
+        floor = max(float(min_probability), self.min_probability)
         if proposed:
-            sql = (
-                "SELECT l.id, l.path, l.text, l.posteriors, p.position FROM postings p "
-                "JOIN lines l ON l.id = p.line WHERE p.word = ?"
-            )
-            args: tuple = (folded,)
+            ids = [i for (i,) in self._db.execute("SELECT line FROM postings WHERE word = ?", (folded,))]
         else:
-            letters = sorted(set(folded))
-            sql = "SELECT id, path, text, posteriors, -1 FROM lines" + (
-                " WHERE " + " AND ".join("instr(symbols, ?) > 0" for _ in letters)
-            )
-            args = tuple(letters)
+            if self._mass is None:
+                rows = self._db.execute("SELECT id, mass FROM lines").fetchall()
+                ids_all = np.array([i for i, _ in rows], np.int64)
+                mass = np.frombuffer(b"".join(m for _, m in rows), np.float16)
+                self._mass = (ids_all, mass.reshape(len(rows), -1).astype(np.float32))
+            ids_all, mass = self._mass
+            bound = np.min([mass[:, c].sum(1) for c in classes], axis=0) if len(ids_all) else []
+            ids = ids_all[np.asarray(bound) >= floor].tolist()
         hits = []
-        rows = self._db.execute(sql, args).fetchall()
-        for start in range(0, len(rows), 64):
-            batch = rows[start : start + 64]
-            dense = [decode_posteriors(blob, self.charset.num_classes) for _, _, _, blob, _ in batch]
+        positions = dict(
+            self._db.execute("SELECT line, position FROM postings WHERE word = ?", (folded,))
+        )
+        for start in range(0, len(ids), 256):
+            chunk = ids[start : start + 256]
+            rows = self._db.execute(
+                f"SELECT id, path, text, posteriors FROM lines WHERE id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+            dense = [decode_posteriors(blob, self.charset.num_classes) for _, _, _, blob in rows]
             frames = max(len(d) for d in dense)
-            probs = np.zeros((len(dense), frames, self.charset.num_classes + 1))
+            probs = np.zeros((len(dense), frames, self.charset.num_classes + 1), np.float32)
             probs[:, :, BLANK_ID] = 1.0
             for i, d in enumerate(dense):
                 probs[i, : len(d)] = d
             p = relevance(probs, [len(d) for d in dense], [classes], self._separators)[:, 0]
-            for (line, path, text, _, position), prob in zip(batch, p):
-                if prob >= max(min_probability, 1e-6):
-                    hits.append(SearchHit(word, path, float(prob), int(position), text, line))
+            for (line, path, text, _), prob in zip(rows, p):
+                if prob >= floor:
+                    hits.append(SearchHit(word, path, float(prob), positions.get(line, -1), text, line))
         return hits
 
 
 __all__ = [
     "FORMAT",
     "IndexFileError",
+    "IndexWriter",
     "IndexStats",
     "KeywordIndex",
     "SearchHit",

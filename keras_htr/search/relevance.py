@@ -120,7 +120,7 @@ def relevance(probs, lengths, words, separators) -> np.ndarray:
     >>> bool(0.5 < p[0, 0] < 1)
     True
     """
-    probs = np.asarray(probs, np.float64)
+    probs = np.asarray(probs)
     if probs.ndim != 3:
         raise ValueError(
             f"Received an invalid value for argument `probs`, expected shape (L, T, C), got {probs.shape}"
@@ -129,15 +129,19 @@ def relevance(probs, lengths, words, separators) -> np.ndarray:
     lengths = np.asarray(lengths, np.int64).reshape(-1)
     if len(words) == 0 or num_lines == 0:
         return np.zeros((num_lines, len(words)))
+    # Only the columns of the query letters, the blank and the separators' sum are needed:
+    # gather them once (float64) instead of carrying every class through the frames.
+    used = sorted({c for w in words for ids in w for c in ids})
+    column = {c: k for k, c in enumerate(used)}
     k_max = max(len(w) for w in words)
     v_max = max(len(ids) for w in words for ids in w)
-    dummy = num_classes  # a class of probability 0, for padding
+    dummy = len(used)  # a column of probability 0, for padding
     var = np.full((len(words), k_max, v_max), dummy, np.int64)
     valid = np.zeros((len(words), k_max), bool)
     last = np.zeros((len(words), k_max), bool)
     for i, w in enumerate(words):
         for j, ids in enumerate(w):
-            var[i, j, : len(ids)] = ids
+            var[i, j, : len(ids)] = [column[c] for c in ids]
         valid[i, : len(w)] = True
         last[i, len(w) - 1] = True
     not_last = valid & ~last
@@ -148,11 +152,13 @@ def relevance(probs, lengths, words, separators) -> np.ndarray:
 
     # Padded frames become pure blank: that moves no mass between R, X, A and M_j.
     inside = np.arange(num_frames)[None, :] < lengths[:, None]
-    y = np.concatenate([probs, np.zeros((num_lines, num_frames, 1))], axis=-1)
+    y = np.zeros((num_lines, num_frames, len(used) + 1))
+    y[..., :-1] = probs[..., used]
     y[~inside] = 0.0
-    y[..., BLANK_ID][~inside] = 1.0
-    blank = y[..., BLANK_ID]
-    sep = y[..., np.asarray(separators, np.int64)].sum(-1) if len(separators) else np.zeros_like(blank)
+    blank = np.where(inside, probs[..., BLANK_ID], 1.0).astype(np.float64)
+    separators = np.asarray(separators, np.int64)
+    sep = probs[..., separators].sum(-1, dtype=np.float64) if len(separators) else np.zeros_like(blank)
+    sep[~inside] = 0.0
 
     shape = (num_lines, len(words))
     r = np.ones(shape)

@@ -64,6 +64,13 @@ def test_prune_shrinks_and_arguments_are_checked():
     full = estimate_arpa(CORPUS, order=5, prune=0)
     pruned = estimate_arpa(CORPUS, order=5, prune=1)
     assert len(pruned) < len(full)
+    table = parse_arpa(estimate_arpa(CORPUS, order=5, prune=2))
+    for n in range(2, 6):  # what KenLM needs: every n-gram's context and backoff suffix
+        for gram in table[n]:
+            assert gram[:-1] in table[n - 1] and gram[1:] in table[n - 1], gram
+    vocab = [w for (w,) in table[1] if w != "<s>"]
+    for context in [("<s>", "t", "h"), ("c", "a"), ("<sp>", "t")]:
+        assert sum(prob(table, context, w) for w in vocab) == pytest.approx(1.0, abs=1e-4)
     assert tokenize("a  b", "char") == ["a", "<sp>", "b"]
     for kwargs, name in [({"order": 1}, "order"), ({"unit": "byte"}, "unit"), ({"prune": -1}, "prune")]:
         with pytest.raises(ValueError, match=f"argument `{name}`"):
