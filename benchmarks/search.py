@@ -85,8 +85,8 @@ def replicate(path: Path, out: Path, lines: int) -> int:
     db.execute("DROP INDEX postings_line")
     for k in range(1, copies):
         db.execute(
-            "INSERT INTO lines (id, path, text, frames, symbols, posteriors) SELECT id + ?, "
-            "path || '#' || ?, text, frames, symbols, posteriors FROM lines WHERE id <= ?",
+            "INSERT INTO lines (id, path, text, frames, mass, posteriors) SELECT id + ?, "
+            "path || '#' || ?, text, frames, mass, posteriors FROM lines WHERE id <= ?",
             (k * base, k, base),
         )
         db.execute(

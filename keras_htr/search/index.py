@@ -120,29 +120,25 @@ def decode_posteriors(blob: bytes, num_classes: int) -> np.ndarray:
     return dense
 
 
-def _candidates(log_probs: list, top_paths: int) -> list:
-    """For each line: (1-best ids, {word: position in the best path holding it})."""
+def _candidates(log_probs: np.ndarray, top_paths: int) -> list:
+    """The `top_paths` most probable readings of one line (CTC beam search), as id lists."""
     import tensorflow as tf
 
-    frames = max(len(x) for x in log_probs)
-    classes = log_probs[0].shape[1]
-    batch = np.full((len(log_probs), frames, classes), -1e4, np.float32)
-    batch[:, :, BLANK_ID] = 0.0
-    for i, x in enumerate(log_probs):
-        batch[i, : len(x)] = x
-    order = [c for c in range(classes) if c != BLANK_ID] + [BLANK_ID]
-    back = np.asarray(order)
+    # The search costs beams x classes per frame. A class that never reaches 1% in any frame
+    # of the line cannot shape a reading among the best few, so it is left out: several times
+    # faster. (Nor can a word holding it reach the 1% a posting needs, short of many frames.)
+    useful = [c for c in np.flatnonzero(log_probs.max(axis=0) >= np.log(0.01)) if c != BLANK_ID]
+    order = np.asarray(useful + [BLANK_ID])  # TF wants the blank last
+    # A run of near-certain blanks reads like one blank (it still parts repeated letters).
+    sure = log_probs[:, BLANK_ID] >= np.log(0.999)
+    frames = ~(sure & np.concatenate([[False], sure[:-1]]))
     decoded, _ = tf.nn.ctc_beam_search_decoder(
-        tf.transpose(tf.gather(batch, order, axis=-1), [1, 0, 2]),
-        [len(x) for x in log_probs],
+        np.ascontiguousarray(log_probs[frames][:, order][:, None, :], np.float32),
+        [int(frames.sum())],
         beam_width=max(2 * top_paths, 8),
         top_paths=top_paths,
     )
-    paths = [[[] for _ in range(top_paths)] for _ in log_probs]
-    for k, sparse in enumerate(decoded):
-        for (row, _), value in zip(sparse.indices.numpy(), sparse.values.numpy()):
-            paths[row][k].append(int(back[value]))
-    return paths
+    return [[int(order[v]) for v in sparse.values.numpy()] for sparse in decoded]
 
 
 class IndexWriter:
@@ -198,8 +194,8 @@ class IndexWriter:
         if not good:
             return 0
         added = 0
-        readings = _candidates([x for x, _ in good], self.top_paths)
-        for (log_probs, source), paths in zip(good, readings):
+        for log_probs, source in good:
+            paths = _candidates(log_probs, self.top_paths)
             added += _index_line(
                 self._db, self.charset, self._separators, log_probs, source, paths,
                 self.min_probability,
