@@ -1,0 +1,299 @@
+"""Fine-tuning learning curve: CER on a writer's held-out lines against the lines fine-tuned on.
+
+The archive case (seed 000): a hand never seen, a few labelled lines of it. For each of several
+unseen writers (one held-out design of `keras_htr.data.synthetic.HELD_OUT_DESIGNS` with one
+fixed style, `LineSynthesizer(writer_seed=...)`, scanned with the full degradation), this
+fine-tunes the model on the writer's first N lines (N = 0, 10, 25, 50, 100, 200; the sets are
+nested, 0 is the model as it is) through the user's path: the lines are written as PNG +
+`.gt.txt`, `keras_htr.finetune.fine_tune` runs with its defaults (a tenth of the lines held out
+for validation), and `best.keras` is evaluated on other lines of the same writer.
+
+It prints a Markdown table (CER per writer and size, the mean, the ratio to N = 0), the time of
+each fine-tuning run, and the issue-11 targets; it writes the curve as a PNG.
+
+    python benchmarks/finetune_curve.py                            # ~10 minutes on 2 cores
+    python benchmarks/finetune_curve.py --sizes 0,25 --epochs 0 --time-30  # the full defaults
+    python benchmarks/finetune_curve.py --sizes 0,25 --writers 1 --png ''   # a quick check
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+#: Render seed no training run uses (as in benchmarks/generalisation.py).
+DEFAULT_SEED = 90210
+#: Line indices of the fine-tuning lines start here; test lines are 0..test_lines-1.
+FINETUNE_START = 100_000
+DEFAULT_SIZES = (0, 10, 25, 50, 100, 200)
+#: Epochs per fine-tuning run here: every other setting is the fine-tuning default, but 30
+#: epochs x 20 runs would take over an hour on 2 cores. `--epochs 0` runs the full defaults.
+DEFAULT_EPOCHS = 3
+#: Issue 11: fine-tuning on 25 lines halves the CER; 30 lines take at most 10 minutes.
+TARGET_SIZE, TARGET_RATIO = 25, 0.5
+TIMED_SIZE, TIME_LIMIT_S = 30, 600.0
+
+
+@dataclasses.dataclass
+class Point:
+    """CER of one writer after fine-tuning on `size` lines (0: the initial model)."""
+
+    writer: str
+    size: int
+    cer: float
+    seconds: float = 0.0  # fine-tuning wall time (0 for size 0)
+    epochs: int = 0
+
+
+def get_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="shipped", help="the model to start from (default: shipped)")
+    parser.add_argument("--writers", type=int, default=4, help="unseen writers (default 4)")
+    parser.add_argument(
+        "--sizes", default=",".join(map(str, DEFAULT_SIZES)),
+        help=f"fine-tuning set sizes (default {','.join(map(str, DEFAULT_SIZES))})",
+    )
+    parser.add_argument("--test-lines", type=int, default=30, help="held-out lines per writer (default 30)")
+    parser.add_argument(
+        "--epochs", type=int, default=DEFAULT_EPOCHS,
+        help=f"fine-tuning epochs (default {DEFAULT_EPOCHS}, so that the 20 runs of the default "
+        "sizes fit in ~10 minutes; 0: the fine-tuning default, 30 epochs with early stopping)",
+    )
+    parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the fine-tuning default)")
+    parser.add_argument("--freeze", choices=("encoder",), help="freeze the encoder while fine-tuning")
+    parser.add_argument(
+        "--time-30", action="store_true",
+        help="also time one run with every fine-tuning default on 30 lines (the time target)",
+    )
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"render seed (default {DEFAULT_SEED})")
+    parser.add_argument("--png", default="docs/finetune_curve.png", help="where to draw the curve ('' for none)")
+    parser.add_argument("--json", metavar="PATH", help="also write the points as JSON")
+    parser.add_argument("--workdir", help="keep the rendered lines and runs here (default: a temp dir)")
+    args = parser.parse_args(argv)
+    try:
+        args.sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
+    except ValueError:
+        parser.error(f"--sizes must be integers separated by commas, got {args.sizes!r}")
+    if not args.sizes or args.sizes[0] < 0 or 0 < min([s for s in args.sizes if s] or [2]) < 2:
+        parser.error("--sizes must be 0 or at least 2 (a tenth is held out for validation)")
+    for name in ("writers", "test_lines"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be positive")
+    return args
+
+
+def unseen_writers(count: int, seed: int) -> list:
+    """`count` (design, LineSynthesizer) pairs: held-out designs found here, one fixed hand each.
+
+    Pen-path designs come first when present, then the outline ones, in `HELD_OUT_DESIGNS`
+    order; writer `k` uses `writer_seed = seed + k`.
+    """
+    from keras_htr.data import synthetic
+
+    found = {d.name: d for d in synthetic.list_designs()}
+    held = [found[n] for n in synthetic.HELD_OUT_DESIGNS if n in found]
+    held = [d for d in held if d.kind == "pen"] + [d for d in held if d.kind != "pen"]
+    if len(held) < count:
+        print(f"warning: only {len(held)} held-out designs installed", file=sys.stderr)
+    return [
+        (
+            d.name,
+            synthetic.LineSynthesizer(
+                kind="text", designs=[d.name], seed=seed + k, degrade=True, writer_seed=seed + k
+            ),
+        )
+        for k, d in enumerate(held[:count])
+    ]
+
+
+def write_lines(synth, start: int, count: int, folder: Path) -> Path:
+    """Lines start..start+count-1 of `synth` as PNG + .gt.txt in `folder`."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(start, start + count):
+        line = synth.line(i)
+        Image.fromarray(line.image).save(folder / f"line-{i:07d}.png")
+        (folder / f"line-{i:07d}.gt.txt").write_text(line.text + "\n", encoding="utf-8")
+    return folder
+
+
+def _first_lines(images: Sequence[Path], count: int, folder: Path) -> Path:
+    """A folder with the first `count` of `images` and their .gt.txt (the nested sets)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for png in images[:count]:
+        for path in (png, png.with_name(png.stem + ".gt.txt")):
+            (folder / path.name).write_bytes(path.read_bytes())
+    return folder
+
+
+def cer_of(model_path, samples) -> float:
+    from keras_htr.evaluation import evaluate
+    from keras_htr.transcriber import load_transcriber
+
+    return evaluate(load_transcriber(model_path), samples, batch_size=32).cer
+
+
+def run(args, report=None) -> tuple:
+    """Fine-tunes and measures every (writer, size); calls `report(points, timed)` after each
+    writer, so a long run leaves its results so far."""
+    from keras_htr.data.sample import Sample
+    from keras_htr.finetune import fine_tune, resolve_model_path
+
+    model = resolve_model_path(args.model)
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="finetune_curve_"))
+    options = {"verbose": 0, "seed": 0}
+    if args.epochs:
+        options["epochs"] = args.epochs
+    if args.lr is not None:
+        options["learning_rate"] = args.lr
+    if args.freeze:
+        options["freeze"] = args.freeze
+    points, timed, first = [], None, None
+    for writer, synth in unseen_writers(args.writers, args.seed):
+        test = [
+            Sample(line.image, line.text, f"{writer}-{i}")
+            for i, line in ((i, synth.line(i)) for i in range(args.test_lines))
+        ]
+        count = max(args.sizes + [TIMED_SIZE if args.time_30 else 0])
+        all_lines = sorted(write_lines(synth, FINETUNE_START, count, work / writer / "all").glob("*.png"))
+        first = first or (writer, all_lines, test)
+        for size in args.sizes:
+            if size == 0:
+                points.append(Point(writer, 0, cer_of(model, test)))
+                print(f"  {writer}: 0 lines, CER {points[-1].cer:.2%}", file=sys.stderr)
+                continue
+            subset = _first_lines(all_lines, size, work / writer / f"n{size}")
+            start = time.perf_counter()
+            result = fine_tune(subset, work / writer / f"run{size}", init_from=model, **options)
+            seconds = time.perf_counter() - start
+            points.append(Point(writer, size, cer_of(result.best_model, test), seconds, result.epochs_done))
+            print(
+                f"  {writer}: {size} lines, CER {points[-1].cer:.2%} "
+                f"({seconds:.0f} s, {result.epochs_done} epochs)", file=sys.stderr,
+            )
+        if report is not None:
+            report(points, timed)
+    if args.time_30 and first is not None:
+        writer, all_lines, test = first
+        subset = _first_lines(all_lines, TIMED_SIZE, work / writer / f"n{TIMED_SIZE}")
+        start = time.perf_counter()
+        result = fine_tune(subset, work / writer / "defaults30", init_from=model, verbose=0)
+        timed = Point(writer, TIMED_SIZE, cer_of(result.best_model, test),
+                      time.perf_counter() - start, result.epochs_done)
+        print(f"  {writer}: every default on 30 lines: {timed.seconds:.0f} s, {timed.epochs} "
+              f"epochs, CER {timed.cer:.2%}", file=sys.stderr)
+        if report is not None:
+            report(points, timed)
+    return points, timed
+
+
+def summary(points: Sequence[Point]) -> dict:
+    """{size: mean CER over writers} and per-writer {(writer, size): CER}."""
+    sizes = sorted({p.size for p in points})
+    mean = {s: sum(p.cer for p in points if p.size == s) / sum(p.size == s for p in points) for s in sizes}
+    return mean
+
+
+def format_table(points: Sequence[Point], timed: Point | None = None) -> str:
+    writers = list(dict.fromkeys(p.writer for p in points))
+    sizes = sorted({p.size for p in points})
+    cer = {(p.writer, p.size): p.cer for p in points}
+    mean = summary(points)
+    head = "| writer | " + " | ".join(f"{s} lines" for s in sizes) + " |"
+    lines = [head, "|" + " --- |" * (len(sizes) + 1)]
+    for w in writers:
+        lines.append(f"| {w} | " + " | ".join(f"{cer[w, s]:.1%}" for s in sizes) + " |")
+    lines.append("| **mean** | " + " | ".join(f"**{mean[s]:.1%}**" for s in sizes) + " |")
+    if 0 in mean and mean[0] > 0:
+        lines.append("| CER / CER at 0 | " + " | ".join(f"{mean[s] / mean[0]:.2f}" for s in sizes) + " |")
+    tuned = [p for p in points if p.size]
+    if tuned:
+        by_size = {s: [p.seconds for p in tuned if p.size == s] for s in sizes if s}
+        lines.append(
+            "| fine-tuning time (mean) | " + " | ".join(
+                "-" if s == 0 else f"{sum(by_size[s]) / len(by_size[s]):.0f} s" for s in sizes
+            ) + " |"
+        )
+    lines.append("")
+    for name, value, limit, met in check_targets(points, timed):
+        lines.append(f"target {name}: {value} (limit {limit}) {'met' if met else 'MISSED'}")
+    return "\n".join(lines)
+
+
+def check_targets(points: Sequence[Point], timed: Point | None = None) -> list:
+    """[(description, value, limit, met)]: CER at 25 lines <= half the CER at 0, for the mean
+    and for every writer; fine-tuning time on 30 lines with the defaults."""
+    out = []
+    cer = {(p.writer, p.size): p.cer for p in points}
+    writers = list(dict.fromkeys(p.writer for p in points))
+    if all((w, 0) in cer and (w, TARGET_SIZE) in cer for w in writers) and writers:
+        mean = summary(points)
+        ratio = mean[TARGET_SIZE] / mean[0] if mean[0] else float("inf")
+        out.append((f"mean CER at {TARGET_SIZE} lines / at 0", f"{ratio:.2f}", TARGET_RATIO, ratio <= TARGET_RATIO))
+        halved = sum(cer[w, TARGET_SIZE] <= TARGET_RATIO * cer[w, 0] for w in writers)
+        out.append((f"writers whose CER {TARGET_SIZE} lines halve", f"{halved}/{len(writers)}",
+                    f"{len(writers)}/{len(writers)}", halved == len(writers)))
+    if timed is not None:
+        out.append(("fine-tuning with the defaults on 30 lines", f"{timed.seconds:.0f} s",
+                    f"{TIME_LIMIT_S:.0f} s", timed.seconds <= TIME_LIMIT_S))
+    return out
+
+
+def plot(points: Sequence[Point], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    writers = list(dict.fromkeys(p.writer for p in points))
+    sizes = sorted({p.size for p in points})
+    positions = {s: i for i, s in enumerate(sizes)}  # evenly spaced: 0 has no log position
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
+    for w in writers:
+        mine = sorted((p for p in points if p.writer == w), key=lambda p: p.size)
+        ax.plot([positions[p.size] for p in mine], [100 * p.cer for p in mine], "o-", alpha=0.6, label=w)
+    mean = summary(points)
+    ax.plot([positions[s] for s in sizes], [100 * mean[s] for s in sizes], "k-", lw=2.5, label="mean")
+    ax.set_xticks(range(len(sizes)), [str(s) for s in sizes])
+    ax.set_xlabel("fine-tuning lines of the writer (0: the model as shipped)")
+    ax.set_ylabel("CER on the writer's other lines (%)")
+    ax.set_title("Fine-tuning on one unseen writer")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = get_args(argv)
+    start = time.perf_counter()
+
+    def report(points, timed):
+        if args.png:
+            plot(points, args.png)
+        if args.json:
+            Path(args.json).write_text(json.dumps(
+                {"args": {k: v for k, v in vars(args).items()},
+                 "points": [dataclasses.asdict(p) for p in points],
+                 "timed": dataclasses.asdict(timed) if timed else None}, indent=1))
+
+    points, timed = run(args, report)
+    print(f"total {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    print(format_table(points, timed))
+    if args.png:
+        print(f"curve: {args.png}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
