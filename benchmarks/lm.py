@@ -96,7 +96,7 @@ def tune(transcriber, lm, args) -> tuple:
     posts = posteriors_of(transcriber, lines)
     refs = [t for _, t, _ in lines]
     best = None
-    for alpha, beta in itertools.product((0.3, 0.5, 0.7, 0.9, 1.2), (0.0, 1.0, 2.0, 3.0)):
+    for alpha, beta in itertools.product((0.4, 0.7, 1.0, 1.3, 1.6, 2.0), (-1.0, 0.0, 1.0, 2.0)):
         decoder = LMDecoder(lm, transcriber.charset, alpha=alpha, beta=beta, beam_width=args.beam)
         r = rates(refs, lm_texts(decoder, posts)[0])
         print(f"tune alpha={alpha} beta={beta}: CER {r['cer']:.4f} WER {r['wer']:.4f}", file=sys.stderr)

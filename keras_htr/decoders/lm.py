@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_htr.charset import BLANK_ID
-from keras_htr.decoders.ngram import SPACE_TOKEN, read_header
+from keras_htr.decoders.ngram import MAX_ORDER, SPACE_TOKEN, LMFileError, read_header
 
 #: Environment variable naming the file `--lm en` loads instead of the shipped English model.
 LM_ENV = "KERAS_HTR_LM"
@@ -46,6 +46,11 @@ def _require_flashlight():
             f"(flashlight-text); {e}"
         ) from None
     return decoder, dictionary, KenLM
+
+
+def _last_line(error: Exception) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
 
 
 @contextlib.contextmanager
@@ -179,6 +184,12 @@ class LMDecoder:
                 f"(its vocabulary holds {SPACE_TOKEN!r}), got a {self.lm.unit} model "
                 f"({self.lm.path}); build one with `keras-htr lm build --unit char`"
             )
+        if self.lm.order > MAX_ORDER:
+            raise ValueError(
+                f"Received an invalid value for argument `lm`, expected a model of order at most "
+                f"{MAX_ORDER} (what the decoder's KenLM reads), got order {self.lm.order} "
+                f"({self.lm.path})"
+            )
         decoder, dictionary, kenlm = _require_flashlight()
         self.charset = charset
         self.alpha, self.beta = float(alpha), float(beta)
@@ -187,8 +198,11 @@ class LMDecoder:
         for token in self._tokens:
             tokens.add_entry(token)
         self._space = charset.encode(" ")[0]
-        with _quiet_native_stderr():
-            self._kenlm = kenlm(os.fspath(self.lm.path), tokens)
+        try:
+            with _quiet_native_stderr():
+                self._kenlm = kenlm(os.fspath(self.lm.path), tokens)
+        except RuntimeError as e:  # KenLM's own checks of the file
+            raise LMFileError(f"{self.lm.path}: KenLM cannot read it ({_last_line(e)})") from None
         options = decoder.LexiconFreeDecoderOptions(
             beam_size=beam_width,
             beam_size_token=min(token_beam, charset.num_classes),

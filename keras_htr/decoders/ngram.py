@@ -22,7 +22,8 @@ import numpy as np
 SPACE_TOKEN = "<sp>"
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 UNITS = ("char", "word")
-MAX_ORDER = 12
+#: The KenLM inside flashlight-text's decoder reads models up to order 6.
+MAX_ORDER = 6
 
 
 class LMFileError(ValueError):
@@ -45,7 +46,8 @@ def estimate_arpa(lines: Iterable[str], order: int = 6, unit: str = "char", prun
 
     Args:
         lines: the corpus, one sentence (a text line) per item.
-        order: the n of the n-gram model (2..12; 6-8 suit characters, 3 suits words).
+        order: the n of the n-gram model (2..6, what the decoder's KenLM reads; 6 suits
+            characters, 3 words).
         unit: "char" (every character a token, space as `<sp>`) or "word".
         prune: n-grams of order 3 and up counted this many times or fewer (continuation
             counts below the top order) are left out, unless a longer n-gram kept needs them;

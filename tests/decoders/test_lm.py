@@ -63,6 +63,15 @@ def test_bad_models_and_arguments_get_clear_errors(lm_path, tmp_path):
         with pytest.raises(ValueError, match=f"argument `{name}`"):
             LMDecoder(lm_path, CHARSET, **kwargs)
     assert load_language_model(lm_path).order == 4
+    unigrams = "\n".join(f"-1.0\t{t}" for t in ["<unk>", "<s>", "</s>", "a", "<sp>"])
+    header = "\\data\\\n" + "".join(f"ngram {n}={5 if n == 1 else 1}\n" for n in range(1, 8))
+    (tmp_path / "order7.arpa").write_text(header + "\n\\1-grams:\n" + unigrams + "\n")
+    with pytest.raises(ValueError, match="order at most 6"):
+        LMDecoder(tmp_path / "order7.arpa", CHARSET)
+    broken = "\\data\\\nngram 1=5\nngram 2=3\n\n\\1-grams:\n" + unigrams + "\n\n\\2-grams:\nnonsense\n"
+    (tmp_path / "broken.arpa").write_text(broken)
+    with pytest.raises(LMFileError, match="broken.arpa: KenLM cannot read it"):
+        LMDecoder(tmp_path / "broken.arpa", CHARSET)
 
 
 def test_en_names_the_shipped_model_or_the_env(lm_path, monkeypatch, tmp_path):

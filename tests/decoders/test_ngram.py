@@ -72,7 +72,8 @@ def test_prune_shrinks_and_arguments_are_checked():
     for context in [("<s>", "t", "h"), ("c", "a"), ("<sp>", "t")]:
         assert sum(prob(table, context, w) for w in vocab) == pytest.approx(1.0, abs=1e-4)
     assert tokenize("a  b", "char") == ["a", "<sp>", "b"]
-    for kwargs, name in [({"order": 1}, "order"), ({"unit": "byte"}, "unit"), ({"prune": -1}, "prune")]:
+    for kwargs, name in [({"order": 1}, "order"), ({"order": 7}, "order"), ({"unit": "byte"}, "unit"),
+                         ({"prune": -1}, "prune")]:
         with pytest.raises(ValueError, match=f"argument `{name}`"):
             estimate_arpa(CORPUS, **kwargs)
     with pytest.raises(ValueError, match="some text"):
