@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import prose  # noqa: E402
+import prose
 
 #: Targets of issue 13: WER cut by at least 25% (relative), CER no worse.
 WER_CUT = 0.25

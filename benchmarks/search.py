@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import prose  # noqa: E402
+import prose
 
 DEFAULT_SEED = 5151
 TARGETS = {"map_gain": 0.1, "index_lines_per_s": 20.0, "search_ms_100k": 100.0}

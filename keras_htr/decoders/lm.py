@@ -251,8 +251,8 @@ class LMDecoder:
 __all__ = [
     "DEFAULT_ALPHA",
     "DEFAULT_BETA",
-    "LMDecoder",
     "LM_ENV",
+    "LMDecoder",
     "LanguageModel",
     "load_language_model",
     "resolve_lm_path",

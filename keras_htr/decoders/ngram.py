@@ -334,9 +334,9 @@ def build_lm(corpus, out, order: int = 6, unit: str = "char", prune: int = 1) ->
 
 
 __all__ = [
-    "LMFileError",
     "SPACE_TOKEN",
     "UNITS",
+    "LMFileError",
     "build_lm",
     "estimate_arpa",
     "read_header",

@@ -17,8 +17,8 @@ import json
 import os
 import sqlite3
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 
@@ -340,7 +340,7 @@ class KeywordIndex:
         self,
         query: str,
         min_probability: float = 0.0,
-        limit: Optional[int] = None,
+        limit: int | None = None,
         case_sensitive: bool = False,
     ) -> list:
         """Lines where `query` may occur, most probable first.
@@ -435,8 +435,8 @@ class KeywordIndex:
 __all__ = [
     "FORMAT",
     "IndexFileError",
-    "IndexWriter",
     "IndexStats",
+    "IndexWriter",
     "KeywordIndex",
     "SearchHit",
     "build_index",

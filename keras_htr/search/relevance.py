@@ -52,7 +52,7 @@ def separator_ids(charset) -> np.ndarray:
 def check_query(query, charset) -> str:
     """The normalised query word, or a ValueError saying why it cannot be searched."""
     if not isinstance(query, str):
-        raise ValueError(
+        raise TypeError(
             f"Received an invalid value for argument `query`, expected a word (str), got {query!r}"
         )
     word = unicodedata.normalize("NFC", query.strip())
@@ -125,7 +125,7 @@ def relevance(probs, lengths, words, separators) -> np.ndarray:
         raise ValueError(
             f"Received an invalid value for argument `probs`, expected shape (L, T, C), got {probs.shape}"
         )
-    num_lines, num_frames, num_classes = probs.shape
+    num_lines, num_frames, _ = probs.shape
     lengths = np.asarray(lengths, np.int64).reshape(-1)
     if len(words) == 0 or num_lines == 0:
         return np.zeros((num_lines, len(words)))

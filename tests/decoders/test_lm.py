@@ -3,9 +3,9 @@ import pytest
 
 pytest.importorskip("flashlight.lib.text.decoder")
 
-from keras_htr.charset import Charset  # noqa: E402
-from keras_htr.decoders.lm import LMDecoder, load_language_model, resolve_lm_path  # noqa: E402
-from keras_htr.decoders.ngram import LMFileError, estimate_arpa, write_lm  # noqa: E402
+from keras_htr.charset import Charset
+from keras_htr.decoders.lm import LMDecoder, load_language_model, resolve_lm_path
+from keras_htr.decoders.ngram import LMFileError, estimate_arpa, write_lm
 
 CHARSET = Charset("abct ")
 CORPUS = ["a cab", "the cab", "cab cab", "a cat", "cab"] * 5
@@ -34,7 +34,7 @@ def test_the_lm_turns_an_ambiguous_reading_into_a_word(lm_path):
     without = LMDecoder(lm_path, CHARSET, alpha=0.0, beta=0.0)
     assert with_lm.decode(x, [5])[0][0] == "cab"
     assert without.decode(x, [5])[0][0] == "cbb"
-    text, confidence = with_lm.decode(x, [5])[0]
+    _, confidence = with_lm.decode(x, [5])[0]
     assert confidence == pytest.approx(0.45 ** (1 / 5), rel=1e-3)  # the path read, per frame
 
 

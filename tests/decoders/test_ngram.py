@@ -1,4 +1,5 @@
 import gzip
+
 import pytest
 
 from keras_htr.decoders.ngram import (
@@ -84,7 +85,8 @@ def test_files_round_trip_and_bad_files_are_named(tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(CORPUS), encoding="utf-8")
     path = build_lm(corpus, tmp_path / "lm.arpa.gz", order=3)
-    assert gzip.open(path, "rt").readline().strip() == "\\data\\"
+    with gzip.open(path, "rt") as f:
+        assert f.readline().strip() == "\\data\\"
     header = read_header(path)
     assert header["order"] == 3 and header["unit"] == "char" and "<sp>" in header["vocabulary"]
     assert read_header(write_lm(estimate_arpa(CORPUS, 2, "word"), tmp_path / "w.arpa"))["unit"] == "word"

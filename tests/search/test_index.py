@@ -147,7 +147,7 @@ def test_sparse_posteriors_round_trip():
 
 def test_posteriors_are_log_softmax_per_line_with_errors_in_place(transcriber):
     found = transcriber.posteriors([render_line("ab"), b"junk", render_line("abc ab")])
-    (a, _, ea), (none, source, error), (c, _, ec) = found
+    (a, _, ea), (none, _, error), (c, _, ec) = found
     assert ea is None and ec is None and none is None and "<bytes 1>" in error
     np.testing.assert_allclose(np.exp(a).sum(-1), 1.0, rtol=1e-5)
     assert a.shape[1] == transcriber.charset.num_classes and len(c) > len(a)
