@@ -127,6 +127,17 @@ def _encode_samples(samples, charset: Charset, unknown: str):
     return kept, labels
 
 
+def _private_cache_file() -> str:
+    """A cache file path in a new temporary folder, removed when the process exits."""
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="keras_htr_cache_")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return f"{folder}/lines"
+
+
 def _pass_order(tf, count, seed, epoch, part):
     """Line order of one pass: a full permutation of `count`, a function of (seed, epoch, part)."""
     if seed is None:
@@ -161,8 +172,8 @@ def make_dataset(
 
     Every pass over the data is a full reshuffle whose order depends only on `(seed, epoch)`,
     with or without the cache. So a run resumed at epoch E (pass `epoch=E`) sees the lines in
-    the order an uninterrupted run would have. With the cache, the first pass preprocesses
-    every line before yielding its first batch (the cache is then shuffled as a whole).
+    the order an uninterrupted run would have. With the cache, every line is preprocessed
+    once, when the dataset is made (the cache is then shuffled as a whole in every pass).
 
     Args:
         samples: a sequence of `Sample` (e.g. a `LineDataset`).
@@ -174,10 +185,11 @@ def make_dataset(
             (H, W, 1) image), True for the default one, or None. Used only when `training`.
         shuffle: a new order of the lines in every pass. Defaults to True.
         seed: makes the line order (and, with `deterministic`, the augmentation) reproducible.
-        cache: True to cache preprocessed lines in memory, a path to cache on disk. Either
-            way each pass gathers the whole preprocessed set in memory to reorder it; for data
-            larger than memory use no cache (lines then stream from the readers, still in a
-            full reshuffle).
+        cache: True to preprocess each line once (cached in a private temporary file that
+            is deleted when the process ends), or a path to cache on disk. Either way each
+            pass gathers the whole preprocessed set in memory to reorder it; for data larger
+            than memory use no cache (lines then stream from the readers, still in a full
+            reshuffle).
         boundaries: padded widths (see `bucket_boundaries`); None pads each batch to its widest line.
         label_length: fixed label padding; defaults to the longest label rounded up to 8.
         drop_remainder: drop the incomplete last batch of each width bucket.
@@ -269,11 +281,18 @@ def make_dataset(
         def flatten(line, label):
             return tf.reshape(line, [-1]), tf.shape(line)[1], label
 
+        # Each pass re-creates this dataset inside `flat_map`, and an in-memory `cache()` lives
+        # in one iterator only, so it would preprocess every line again in every pass. A file
+        # cache is shared by all of them once it is complete, and a pass cut short (an epoch
+        # of `steps_per_epoch` batches) never completes it: so it is filled here, once.
+        cache_path = _private_cache_file() if cache is True else str(cache)
         everything = (
             read(np.arange(count)).map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
             .map(flatten).ragged_batch(count)
-            .cache("" if cache is True else str(cache))
+            .cache(cache_path)
         )
+        for _ in everything:
+            pass
 
         def unflatten(flat, width, label):
             return tf.reshape(flat, tf.stack([height, width, 1])), label

@@ -223,6 +223,37 @@ def test_no_loadable_line_is_an_error_not_an_endless_search():
 
     samples = [Sample(broken, "ab", "s0"), Sample(broken, "ba", "s1")]
     for cache in (False, True):
-        ds = make_dataset(samples, CHARSET, CONFIG, batch_size=2, cache=cache, steps_per_epoch=3)
+        # With the cache, lines are preprocessed when the dataset is made, so it fails there.
         with pytest.raises(tf.errors.OpError, match="could be loaded"):
+            ds = make_dataset(samples, CHARSET, CONFIG, batch_size=2, cache=cache, steps_per_epoch=3)
             next(iter(ds))
+
+
+class _CountingImage:
+    """A line image that counts how often it is decoded."""
+
+    reads = 0
+
+    def __call__(self):
+        _CountingImage.reads += 1
+        img = np.full((24, 80), 255, np.uint8)
+        img[6:18, 4:76:5] = 0
+        return img
+
+
+@pytest.mark.parametrize("steps_per_epoch", [None, 2])
+def test_cache_preprocesses_each_line_once_over_many_epochs(steps_per_epoch):
+    # An epoch of `steps_per_epoch` batches ends a pass early; the cache must still serve the
+    # later epochs instead of decoding and preprocessing the whole set again.
+    _CountingImage.reads = 0
+    samples = [Sample(_CountingImage(), "ab", f"s{i}") for i in range(24)]
+    ds = make_dataset(samples, CHARSET, CONFIG, batch_size=4, training=True, seed=0, cache=True,
+                      boundaries=BOUNDS, steps_per_epoch=steps_per_epoch)
+    if steps_per_epoch is None:
+        for _ in range(3):
+            assert sum(1 for _ in ds) > 0
+    else:
+        it = iter(ds)
+        for _ in range(3 * steps_per_epoch):
+            next(it)
+    assert _CountingImage.reads == len(samples)
