@@ -19,8 +19,6 @@ fresh (`keras_htr.models.line_model.resize_output`).
 
 from __future__ import annotations
 
-import json
-import zipfile
 from pathlib import Path
 
 #: `init_from` value naming the shipped model.
@@ -60,25 +58,6 @@ def resolve_model_path(init_from) -> Path:
     return Path(init_from)
 
 
-def saved_model_kind(path) -> str:
-    """What a `.keras` file holds, read from its `config.json` without building anything:
-    the registered class name (`"keras_htr>LineModel"` for a line model).
-
-    Raises:
-        FileNotFoundError: no file at `path`.
-        ValueError: not a Keras `.keras` archive.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No model file at {path}")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            config = json.loads(archive.read("config.json"))
-    except (zipfile.BadZipFile, KeyError, ValueError) as e:
-        raise ValueError(f"{path} is not a Keras .keras model file ({e})") from None
-    return config.get("registered_name") or f"{config.get('module')}.{config.get('class_name')}"
-
-
 def load_init_model(init_from):
     """The `LineModel` to fine-tune, with a clear error for any other file.
 
@@ -93,15 +72,11 @@ def load_init_model(init_from):
         ValueError: the file is not a `.keras` archive or holds something else than a
             keras-htr `LineModel` (the message names the file and what it holds).
     """
+    from keras_htr.models.line_model import check_line_model_file
     from keras_htr.transcriber import load_line_model
 
     path = resolve_model_path(init_from)
-    kind = saved_model_kind(path)
-    if kind != "keras_htr>LineModel":
-        raise ValueError(
-            f"{path} holds a {kind}, not a keras-htr line model (keras_htr>LineModel); "
-            f"fine-tuning a line recognizer needs a line model"
-        )
+    check_line_model_file(path)
     return load_line_model(path)
 
 
@@ -201,5 +176,4 @@ __all__ = [
     "initial_model",
     "load_init_model",
     "resolve_model_path",
-    "saved_model_kind",
 ]

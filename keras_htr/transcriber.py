@@ -274,7 +274,7 @@ def load_line_model(path=None):
     import keras
 
     import keras_htr.models  # noqa: F401  (registers the model's classes for deserialization)
-    from keras_htr.models.line_model import LineModel
+    from keras_htr.models.line_model import LineModel, check_line_model_file
 
     model_path = Path(path) if path is not None else default_model_path()
     if not model_path.is_file():
@@ -282,6 +282,8 @@ def load_line_model(path=None):
             f" (set ${MODEL_ENV} or pass a path: no shipped model was found)" if path is None else ""
         )
         raise FileNotFoundError(f"No model file at {model_path}{hint}")
+    # Refuse a paragraph model (or any other) by name, before Keras fails on its classes.
+    check_line_model_file(model_path)
     model = keras.models.load_model(model_path, compile=False)
     if not isinstance(model, LineModel):
         raise ValueError(f"{model_path}: expected a keras-htr LineModel, got {type(model).__name__}")

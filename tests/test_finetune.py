@@ -14,6 +14,7 @@ from keras_htr.models import LineModel, build_model
 from keras_htr.models.config import CRNNConfig, ModelConfig
 from keras_htr.models.line_model import encoder_layers, resize_output
 from keras_htr.training import HELD_OUT_FILE, hold_out, read_state
+from keras_htr.transcriber import load_line_model
 
 TINY = ModelConfig(
     arch="crnn",
@@ -208,6 +209,8 @@ def test_a_model_that_is_not_a_line_model_is_named(tmp_path, new_hand, no_traini
         load_init_model(path)
     with pytest.raises(ValueError, match="paragraph.keras holds"):
         fine_tune(new_hand, tmp_path / "r", init_from=path, **FAST)
+    with pytest.raises(ValueError, match="paragraph.keras holds"):  # transcribe, evaluate too
+        load_line_model(path)
     text = tmp_path / "notes.keras"
     text.write_text("hello")
     with pytest.raises(ValueError, match="notes.keras is not a Keras .keras model file"):

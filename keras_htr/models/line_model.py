@@ -18,6 +18,8 @@ from keras_htr.data.preprocess import PreprocessConfig
 from keras_htr.models.config import ModelConfig
 from keras_htr.models.width_mask import downsampled_width
 
+#: The registered name a saved `LineModel` carries in its `.keras` file.
+LINE_MODEL_NAME = "keras_htr>LineModel"
 #: What `LineModel(freeze=...)` accepts.
 FREEZE_CHOICES = (None, "encoder")
 #: Names of the layers holding the per-class output weights, per architecture.
@@ -198,6 +200,45 @@ def resize_output(model, charset, freeze=None) -> LineModel:
             fresh[..., kept] = trained[..., columns[kept]]
         layer.set_weights(weights)
     return new
+
+
+def saved_model_kind(path) -> str:
+    """What a `.keras` file holds, read from its `config.json` without building anything:
+    the registered class name (`"keras_htr>LineModel"` for a line model).
+
+    Raises:
+        FileNotFoundError: no file at `path`.
+        ValueError: not a Keras `.keras` archive.
+    """
+    import json
+    import zipfile
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No model file at {path}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError) as e:
+        raise ValueError(f"{path} is not a Keras .keras model file ({e})") from None
+    return config.get("registered_name") or f"{config.get('module')}.{config.get('class_name')}"
+
+
+def check_line_model_file(path) -> None:
+    """Refuses, by name and before loading, a file that does not hold a keras-htr `LineModel`
+    (a paragraph model, another package's model, a plain Keras model, not a `.keras` file).
+
+    Raises:
+        FileNotFoundError: no file at `path`.
+        ValueError: naming the file and what it holds.
+    """
+    kind = saved_model_kind(path)
+    if kind != LINE_MODEL_NAME:
+        raise ValueError(
+            f"{path} holds a {kind}, not a keras-htr line model ({LINE_MODEL_NAME}); a line "
+            f"recognizer is needed here"
+        )
 
 
 def check_line_model(model) -> None:
