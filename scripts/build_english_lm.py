@@ -4,14 +4,14 @@ Source: `wordfreq`'s English list only (word frequencies, no running text). Sent
 from it (80% of words by frequency, 20% uniformly among the 50,000 most frequent, so rare words
 are spelled too), with the shapes text takes on a line: a capital first word, some sentences in
 capitals (headings; some hands write only capitals), commas, full stops, question marks,
-numbers. A character 7-gram is estimated on them (`keras_htr.decoders.ngram.estimate_arpa`).
+numbers. A character 6-gram is estimated on them (`keras_htr.decoders.ngram.estimate_arpa`).
 
 Why this is fair to `benchmarks/lm.py`: its test prose is real English running text (the license
 texts every Debian system ships in /usr/share/common-licenses), not sentences from wordfreq; and
 no reserved evaluation source is read. (`keras_htr.data.synthetic.text` draws its lines from
 wordfreq too, so measuring this model on those lines would flatter it: the benchmark does not.)
 
-    python scripts/build_english_lm.py                       # about a minute
+    python scripts/build_english_lm.py                       # a few minutes
     python scripts/build_english_lm.py --sentences 20000 --out /tmp/en_small.arpa.gz
 """
 
@@ -72,7 +72,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="saved_models/lm/en.arpa.gz")
     parser.add_argument("--sentences", type=int, default=150000)
-    parser.add_argument("--order", type=int, default=7)
+    parser.add_argument("--order", type=int, default=6)
     parser.add_argument("--prune", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

@@ -21,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     build.add_argument("--order", type=int, default=6, help="n of the n-gram model (default 6)")
     build.add_argument(
         "--unit", choices=("char", "word"), default="char",
-        help="char (default; what the decoder uses) or word",
+        help="char (default; what --lm decodes with) or word (an ARPA word model for other "
+        "tools: the decoder refuses it)",
     )
     build.add_argument(
         "--prune", type=int, default=1,

@@ -80,3 +80,25 @@ def test_en_names_the_shipped_model_or_the_env(lm_path, monkeypatch, tmp_path):
     monkeypatch.setenv("KERAS_HTR_LM", str(tmp_path / "absent.arpa"))
     with pytest.raises(FileNotFoundError, match="No shipped language model 'en'"):
         resolve_lm_path("en")
+
+
+def test_the_shipped_english_model_reads_english_better_than_nonsense(monkeypatch):
+    monkeypatch.delenv("KERAS_HTR_LM", raising=False)
+    lm = load_language_model("en")
+    assert (lm.order, lm.unit) == (6, "char") and lm.path.stat().st_size < 20e6
+    charset = Charset("abcdefghijklmnopqrstuvwxyz ")
+    decoder = LMDecoder(lm, charset, alpha=1.0, beta=0.0)
+
+    def read(word_a, word_b):
+        """Each frame torn evenly between the letters of two same-length readings."""
+        rows = []
+        for x, y in zip(word_a, word_b):
+            rows += [{x: 0.5, y: 0.5} if x != y else {x: 1.0}, {"": 1.0}]
+        p = np.full((len(rows), charset.num_classes), 1e-4)
+        for t, row in enumerate(rows):
+            for symbol, value in row.items():
+                p[t, 0 if symbol == "" else charset.encode(symbol)[0]] = value
+        return decoder.decode(np.log(p / p.sum(1, keepdims=True))[None], [len(rows)])[0][0]
+
+    assert read("the house", "tje hpuse") == "the house"
+    assert read("xqz mountain", "the mountain") == "the mountain"
