@@ -266,7 +266,7 @@ def _index_line(db, charset, separators, log_probs, source, readings, min_probab
     for word in position:
         try:
             words.append((word, word_classes(word, charset)))
-        except ValueError:  # a case fold outside the alphabet (e.g. 'ß' -> 'ss'): not indexable
+        except ValueError:  # a lower case outside the alphabet: not indexable
             continue
     blob, mass = encode_posteriors(log_probs)
     cursor = db.execute(
@@ -368,7 +368,7 @@ class KeywordIndex:
                 f"Received an invalid value for argument `limit`, expected a positive integer "
                 f"or None, got {limit!r}"
             )
-        folded = word.casefold()
+        folded = word.lower()
         try:
             proposed = self._db.execute(
                 "SELECT 1 FROM postings WHERE word = ? LIMIT 1", (folded,)

@@ -34,8 +34,9 @@ _WORD = re.compile(r"[^\W_]+")
 
 
 def words_of(text: str) -> list:
-    """The words of a text as the index sees them: runs of letters and digits, case-folded."""
-    return _WORD.findall(unicodedata.normalize("NFC", text).casefold())
+    """The words of a text as the index sees them: runs of letters and digits, lower-cased
+    (`lower`, not `casefold`, which would turn 'ß' into 'ss', another spelling)."""
+    return _WORD.findall(unicodedata.normalize("NFC", text).lower())
 
 
 def is_word_char(char: str) -> bool:

@@ -64,4 +64,4 @@ def test_queries_are_checked():
         check_query("abz", CHARSET)
     with pytest.raises(ValueError, match="one word"):
         check_query("a,b", CHARSET)
-    assert words_of("Él dijo: ¿don't?") == ["él", "dijo", "don", "t"]
+    assert words_of("Él dijo: ¿don't? Straße") == ["él", "dijo", "don", "t", "straße"]
