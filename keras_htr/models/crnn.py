@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import keras
 
+from keras_htr.layers import Dropout
 from keras_htr.models.config import CRNNConfig
 from keras_htr.models.width_mask import SequenceMask, WidthMask
 
@@ -25,7 +26,7 @@ def crnn_logits(image, width, config: CRNNConfig, num_classes: int):
     stride = 1
     for i, (filters, (ph, pw)) in enumerate(zip(config.conv_filters, config.pool_sizes)):
         if i >= 2 and config.conv_dropout:
-            x = keras.layers.Dropout(config.conv_dropout, name=f"conv{i}_dropout")(x)
+            x = Dropout(config.conv_dropout, name=f"conv{i}_dropout")(x)
         x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
         # Momentum 0.9 (PyTorch's 0.1, as in Puigcerver's and PyLaia's models): the inference
         # statistics catch up within tens of steps, which small fine-tuning sets need.
@@ -44,10 +45,10 @@ def crnn_logits(image, width, config: CRNNConfig, num_classes: int):
     mask = SequenceMask(stride, name="frame_mask")([x, width])
     for i in range(config.lstm_layers):
         if config.dropout:
-            x = keras.layers.Dropout(config.dropout, name=f"blstm{i}_dropout")(x)
+            x = Dropout(config.dropout, name=f"blstm{i}_dropout")(x)
         x = keras.layers.Bidirectional(
             keras.layers.LSTM(config.lstm_units, return_sequences=True), name=f"blstm{i}"
         )(x, mask=mask)
     if config.dropout:
-        x = keras.layers.Dropout(config.dropout, name="logits_dropout")(x)
+        x = Dropout(config.dropout, name="logits_dropout")(x)
     return keras.layers.Dense(num_classes, name="logits")(x)
