@@ -95,13 +95,16 @@ def tune(transcriber, lm, args) -> tuple:
     lines = prose.render(prose.prose_lines(prose.TUNE_TEXTS), prose.training_designs(), args.seed + 1, args.tune_lines)
     posts = posteriors_of(transcriber, lines)
     refs = [t for _, t, _ in lines]
+    greedy_cer = rates(refs, greedy_texts(posts, transcriber.charset))["cer"]
     best = None
-    for alpha, beta in itertools.product((0.4, 0.7, 1.0, 1.3, 1.6, 2.0), (-1.0, 0.0, 1.0, 2.0)):
+    for alpha, beta in itertools.product((0.5, 1.0, 1.5, 2.0, 2.5, 3.0), (-2.0, -1.0, 0.0, 1.0)):
         decoder = LMDecoder(lm, transcriber.charset, alpha=alpha, beta=beta, beam_width=args.beam)
         r = rates(refs, lm_texts(decoder, posts)[0])
         print(f"tune alpha={alpha} beta={beta}: CER {r['cer']:.4f} WER {r['wer']:.4f}", file=sys.stderr)
-        if best is None or (r["wer"], r["cer"]) < best[0]:
-            best = ((r["wer"], r["cer"]), alpha, beta)
+        # lowest WER among the settings whose CER is no worse than greedy decoding's
+        key = (r["cer"] > greedy_cer, r["wer"], r["cer"])
+        if best is None or key < best[0]:
+            best = (key, alpha, beta)
     return best[1], best[2]
 
 
