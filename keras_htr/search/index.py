@@ -104,19 +104,29 @@ def encode_posteriors(log_probs: np.ndarray) -> tuple:
     return zlib.compress(payload, 6), probs.sum(0).astype(np.float16)
 
 
-def decode_posteriors(blob: bytes, num_classes: int) -> np.ndarray:
+def decode_posteriors(blob: bytes, num_classes: int, columns=None) -> np.ndarray:
     """Dense float32 (T, num_classes + 1) posteriors; the last column holds the mass the sparse
-    form left out, as a symbol that matches no query letter (so scores err low, not high)."""
+    form left out, as a symbol that matches no query letter (so scores err low, not high).
+
+    With `columns` (int (num_classes,): the column each class adds to), the posteriors come
+    out merged into `columns.max() + 1` columns instead, the mass left out added to the last
+    one (map the classes of no interest there): a query needs only its letters, the blank and
+    the separators, not every class.
+    """
     raw = zlib.decompress(blob)
     frames = int(np.frombuffer(raw[:4], np.int32)[0])
     counts = np.frombuffer(raw[4 : 4 + frames], np.uint8)
     n = int(counts.sum())
     ids = np.frombuffer(raw[4 + frames : 4 + frames + 2 * n], np.uint16)
     values = np.frombuffer(raw[4 + frames + 2 * n : 4 + frames + 4 * n], np.float16)
-    dense = np.zeros((frames, num_classes + 1), np.float32)
     rows = np.repeat(np.arange(frames), counts)
-    dense[rows, ids] = values
-    dense[:, -1] = np.maximum(1.0 - dense[:, :-1].sum(1), 0.0)
+    if columns is None:
+        dense = np.zeros((frames, num_classes + 1), np.float32)
+        dense[rows, ids] = values
+    else:
+        dense = np.zeros((frames, int(columns.max()) + 1), np.float32)
+        np.add.at(dense, (rows, columns[ids]), values)
+    dense[:, -1] += np.maximum(1.0 - dense.sum(1), 0.0)
     return dense
 
 
@@ -409,6 +419,13 @@ class KeywordIndex:
             ids_all, mass = self._mass
             bound = np.min([mass[:, c].sum(1) for c in classes], axis=0) if len(ids_all) else []
             ids = ids_all[np.asarray(bound) >= floor].tolist()
+        # merged columns: 0 blank, 1 every separator, 2.. the query's letters, last: the rest
+        letters = sorted({c for ids in classes for c in ids})
+        columns = np.full(self.charset.num_classes, len(letters) + 2, np.int64)
+        columns[BLANK_ID] = 0
+        columns[self._separators] = 1
+        columns[letters] = np.arange(2, len(letters) + 2)
+        merged = [[2 + letters.index(c) for c in ids] for ids in classes]
         hits = []
         positions = dict(
             self._db.execute("SELECT line, position FROM postings WHERE word = ?", (folded,))
@@ -419,13 +436,13 @@ class KeywordIndex:
                 f"SELECT id, path, text, posteriors FROM lines WHERE id IN ({','.join('?' * len(chunk))})",
                 chunk,
             ).fetchall()
-            dense = [decode_posteriors(blob, self.charset.num_classes) for _, _, _, blob in rows]
+            dense = [decode_posteriors(blob, self.charset.num_classes, columns) for _, _, _, blob in rows]
             frames = max(len(d) for d in dense)
-            probs = np.zeros((len(dense), frames, self.charset.num_classes + 1), np.float32)
+            probs = np.zeros((len(dense), frames, dense[0].shape[1]), np.float32)
             probs[:, :, BLANK_ID] = 1.0
             for i, d in enumerate(dense):
                 probs[i, : len(d)] = d
-            p = relevance(probs, [len(d) for d in dense], [classes], self._separators)[:, 0]
+            p = relevance(probs, [len(d) for d in dense], [merged], [1])[:, 0]
             for (line, path, text, _), prob in zip(rows, p):
                 if prob >= floor:
                     hits.append(SearchHit(word, path, float(prob), positions.get(line, -1), text, line))

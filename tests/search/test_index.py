@@ -3,31 +3,15 @@ import sqlite3
 import keras
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
+from tiny_lines import TEXTS, TINY_CRNN, render_line
 
 from keras_htr.charset import Charset
 from keras_htr.models import build_model
-from keras_htr.models.config import CRNNConfig, ModelConfig
 from keras_htr.search import IndexFileError, KeywordIndex, build_index
 from keras_htr.search.index import decode_posteriors, encode_posteriors
 from keras_htr.search.relevance import relevance, separator_ids, word_classes
 from keras_htr.transcriber import Transcriber
-
-TEXTS = ["abc", "cab", "bca a", "ab ba", "cc ab"]
-TINY_CRNN = ModelConfig(
-    arch="crnn",
-    crnn=CRNNConfig(
-        conv_filters=(8, 16, 16), pool_sizes=((2, 2), (2, 2), (2, 1)), lstm_units=32,
-        lstm_layers=1, dropout=0.0,
-    ),
-)
-
-
-def render_line(text: str) -> np.ndarray:
-    font = ImageFont.load_default(size=28)
-    image = Image.new("L", (24 + 18 * len(text), 44), 255)
-    ImageDraw.Draw(image).text((12, 6), text, font=font, fill=0)
-    return np.asarray(image)
 
 
 @pytest.fixture(scope="module")
@@ -151,3 +135,16 @@ def test_posteriors_are_log_softmax_per_line_with_errors_in_place(transcriber):
     assert ea is None and ec is None and none is None and "<bytes 1>" in error
     np.testing.assert_allclose(np.exp(a).sum(-1), 1.0, rtol=1e-5)
     assert a.shape[1] == transcriber.charset.num_classes and len(c) > len(a)
+
+
+def test_merged_columns_sum_the_classes_they_hold():
+    rng = np.random.default_rng(1)
+    probs = rng.dirichlet(np.full(6, 0.3), size=20)
+    blob, _ = encode_posteriors(np.log(probs))
+    columns = np.array([0, 1, 1, 2, 3, 3])  # classes 1+2 and 4+5 (and what was left out) merge
+    merged = decode_posteriors(blob, 6, columns)
+    full = decode_posteriors(blob, 6)
+    assert merged.shape == (20, 4)
+    np.testing.assert_allclose(merged[:, 1], full[:, 1] + full[:, 2], atol=1e-6)
+    np.testing.assert_allclose(merged[:, 3], full[:, 4] + full[:, 5] + full[:, 6], atol=1e-6)
+    np.testing.assert_allclose(merged.sum(1), full.sum(1), atol=1e-6)
