@@ -193,11 +193,19 @@ class LMDecoder:
         decoder, dictionary, kenlm = _require_flashlight()
         self.charset = charset
         self.alpha, self.beta = float(alpha), float(beta)
-        self._tokens = ["<blank>"] + [SPACE_TOKEN if c == " " else c for c in charset.chars]
+        # A model without capitals (like the shipped one) reads letters of either case: the
+        # search runs on case-folded posteriors (P(a) + P(A) per frame) and each letter
+        # found gets back the case the optical model preferred on its frames.
+        self.case_folded = not any(t.lower() != t for t in self.lm.vocabulary if len(t) == 1)
+        symbols = ["<blank>"] + list(charset.chars)
+        if self.case_folded:
+            symbols = [s.lower() if len(s.lower()) == 1 and s.lower() in charset else s for s in symbols]
+        self._folded = sorted(set(symbols), key=symbols.index)  # first-seen order, blank first
+        self._column = np.array([self._folded.index(s) for s in symbols])
         tokens = dictionary.Dictionary()
-        for token in self._tokens:
-            tokens.add_entry(token)
-        self._space = charset.encode(" ")[0]
+        for token in self._folded:
+            tokens.add_entry(SPACE_TOKEN if token == " " else token)
+        self._space = self._folded.index(" ")
         try:
             with _quiet_native_stderr():
                 self._kenlm = kenlm(os.fspath(self.lm.path), tokens)
@@ -239,10 +247,20 @@ class LMDecoder:
             if frames == 0:
                 out.append(("", 0.0))
                 continue
-            emissions = np.ascontiguousarray(row[:frames], np.float32)
+            probs = np.exp(row[:frames].astype(np.float64))
+            folded = np.zeros((frames, len(self._folded)))
+            np.add.at(folded, (slice(None), self._column), probs)
+            emissions = np.ascontiguousarray(np.log(np.maximum(folded, 1e-30)), np.float32)
             best = self._decoder.decode(emissions.ctypes.data, frames, emissions.shape[1])[0]
-            path = best.tokens[1:-1]  # the decoder starts and ends every hypothesis in silence
-            ids = [i for i, _ in itertools.groupby(path) if i != BLANK_ID]
+            path = np.asarray(best.tokens[1:-1])  # every hypothesis starts and ends in silence
+            ids, start = [], 0
+            for token, run in itertools.groupby(path):
+                length = len(list(run))
+                if token != BLANK_ID:  # the class of this folded symbol most probable on its run
+                    members = np.flatnonzero(self._column == token)
+                    mass = probs[start : start + length][:, members].sum(0)
+                    ids.append(int(members[np.argmax(mass)]))
+                start += length
             text = self.charset.decode(ids).strip(" ")
             out.append((text, float(np.exp(best.emittingModelScore / frames))))
         return out

@@ -102,3 +102,26 @@ def test_the_shipped_english_model_reads_english_better_than_nonsense(monkeypatc
 
     assert read("the house", "tje hpuse") == "the house"
     assert read("xqz mountain", "the mountain") == "the mountain"
+
+
+def test_a_model_without_capitals_reads_either_case(lm_path, tmp_path):
+    cased = Charset("abctABCT ")
+
+    def log_probs(*rows):
+        p = np.full((len(rows), cased.num_classes), 1e-4)
+        for t, row in enumerate(rows):
+            for symbol, value in row.items():
+                p[t, 0 if symbol == "" else cased.encode(symbol)[0]] = value
+        return np.log(p / p.sum(1, keepdims=True))[None]
+
+    decoder = LMDecoder(lm_path, cased, alpha=1.0, beta=0.0)
+    assert decoder.case_folded
+    # capitals: the lower-case model still knows "cab"; each letter keeps the case it was read in
+    x = log_probs({"C": 1}, {"": 1}, {"B": 0.55, "A": 0.45}, {"": 1}, {"B": 1})
+    assert decoder.decode(x, [5])[0][0] == "CAB"
+    assert LMDecoder(lm_path, cased, alpha=0.0).decode(x, [5])[0][0] == "CBB"
+    # "a" and "A" together outweigh "b"; the case more probable on the letter's frames wins
+    x = log_probs({"c": 0.3, "C": 0.6}, {"": 1}, {"b": 0.4, "a": 0.25, "A": 0.35}, {"": 1}, {"b": 1})
+    assert LMDecoder(lm_path, cased, alpha=0.0).decode(x, [5])[0][0] == "CAb"
+    mixed = write_lm(estimate_arpa(["The Cab", "a cab"] * 3, order=3), tmp_path / "mixed.arpa")
+    assert not LMDecoder(mixed, cased).case_folded
