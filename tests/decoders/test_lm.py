@@ -86,6 +86,7 @@ def test_the_shipped_english_model_reads_english_better_than_nonsense(monkeypatc
     monkeypatch.delenv("KERAS_HTR_LM", raising=False)
     lm = load_language_model("en")
     assert (lm.order, lm.unit) == (6, "char") and lm.path.stat().st_size < 20e6
+    assert not any(t.lower() != t for t in lm.vocabulary)  # lower case: read case-insensitively
     charset = Charset("abcdefghijklmnopqrstuvwxyz ")
     decoder = LMDecoder(lm, charset, alpha=1.0, beta=0.0)
 
