@@ -5,11 +5,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
+from tiny_lines import TEXTS, TINY_CRNN, render_line
 
 from keras_htr.charset import Charset
 from keras_htr.models import build_model
-from keras_htr.models.config import CRNNConfig, ModelConfig
 from keras_htr.results import Transcription
 from keras_htr.transcriber import MODEL_ENV, Transcriber, load_transcriber
 
@@ -23,24 +23,6 @@ def png_claiming_size(width: int, height: int) -> bytes:
 
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
-
-
-TEXTS = ["abc", "cab", "bca a", "ab ba", "cc ab"]
-TINY_CRNN = ModelConfig(
-    arch="crnn",
-    crnn=CRNNConfig(
-        conv_filters=(8, 16, 16), pool_sizes=((2, 2), (2, 2), (2, 1)), lstm_units=32,
-        lstm_layers=1, dropout=0.0,
-    ),
-)
-
-
-def render_line(text: str) -> np.ndarray:
-    """uint8 (H, W) dark text on white paper."""
-    font = ImageFont.load_default(size=28)
-    image = Image.new("L", (24 + 18 * len(text), 44), 255)
-    ImageDraw.Draw(image).text((12, 6), text, font=font, fill=0)
-    return np.asarray(image)
 
 
 @pytest.fixture(scope="module")
