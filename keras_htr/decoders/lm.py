@@ -33,7 +33,7 @@ SHIPPED_LMS = ("en",)
 #: alpha and beta chosen by `benchmarks/lm.py --tune` for the shipped English model: on other
 #: text (TUNE_TEXTS) written by *training* designs, never on the test writers or text.
 DEFAULT_ALPHA = 2.0
-DEFAULT_BETA = -2.0
+DEFAULT_BETA = -1.0
 
 
 def _require_flashlight():
