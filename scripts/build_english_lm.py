@@ -1,4 +1,4 @@
-"""Builds the shipped English language model, `saved_models/lm/en.arpa.gz`.
+"""Builds the shipped English language model, `keras_htr/shipped/lm/en.arpa.gz`.
 
 Source: `wordfreq`'s English list only (word frequencies, no running text). Sentences are drawn
 from it (80% of words by frequency, 20% uniformly among the 50,000 most frequent, so rare words
@@ -68,7 +68,7 @@ def sentences(n: int, seed: int = 0):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default="saved_models/lm/en.arpa.gz")
+    parser.add_argument("--out", default="keras_htr/shipped/lm/en.arpa.gz")
     parser.add_argument("--sentences", type=int, default=150000)
     parser.add_argument("--order", type=int, default=6)
     parser.add_argument("--prune", type=int, default=1)

@@ -27,8 +27,8 @@ from keras_htr.decoders.ngram import MAX_ORDER, SPACE_TOKEN, LMFileError, read_h
 
 #: Environment variable naming the file `--lm en` loads instead of the shipped English model.
 LM_ENV = "KERAS_HTR_LM"
-#: Where the shipped models live: the repository's `saved_models/lm/` (`en` -> `en.arpa.gz`).
-SHIPPED_LM_DIR = Path(__file__).resolve().parents[2] / "saved_models" / "lm"
+#: The shipped language models (package data, like the shipped line model): `en` -> `en.arpa.gz`.
+SHIPPED_LM_DIR = Path(__file__).resolve().parents[1] / "shipped" / "lm"
 SHIPPED_LMS = ("en",)
 #: alpha and beta chosen by `benchmarks/lm.py --tune` for the shipped English model: on other
 #: text (TUNE_TEXTS) written by *training* designs, never on the test writers or text.
@@ -76,7 +76,7 @@ def _quiet_native_stderr():
 def resolve_lm_path(name_or_path) -> Path:
     """The file of a language model: a path, or a shipped name (`"en"`).
 
-    `"en"` is `$KERAS_HTR_LM` when set, else `saved_models/lm/en.arpa.gz` of the repository.
+    `"en"` is `$KERAS_HTR_LM` when set, else the shipped `keras_htr/shipped/lm/en.arpa.gz`.
     """
     text = os.fspath(name_or_path)
     if text in SHIPPED_LMS:
@@ -84,8 +84,8 @@ def resolve_lm_path(name_or_path) -> Path:
         path = Path(env) if env else SHIPPED_LM_DIR / f"{text}.arpa.gz"
         if not path.is_file():
             raise FileNotFoundError(
-                f"No shipped language model {text!r} at {path} (it ships in the repository's "
-                f"saved_models/lm/; set ${LM_ENV} or pass a path)"
+                f"No shipped language model {text!r} at {path} (it is package data in "
+                f"keras_htr/shipped/lm/; set ${LM_ENV} or pass a path)"
             )
         return path
     path = Path(text)
