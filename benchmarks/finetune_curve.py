@@ -55,6 +55,7 @@ def get_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="shipped", help="the model to start from (default: shipped)")
     parser.add_argument("--writers", type=int, default=4, help="unseen writers (default 4)")
+    parser.add_argument("--skip-writers", type=int, default=0, help="start at this writer (one process per writer)")
     parser.add_argument(
         "--sizes", default=",".join(map(str, DEFAULT_SIZES)),
         help=f"fine-tuning set sizes (default {','.join(map(str, DEFAULT_SIZES))})",
@@ -143,6 +144,8 @@ def cer_of(model_path, samples) -> float:
 def run(args, report=None) -> tuple:
     """Fine-tunes and measures every (writer, size); calls `report(points, timed)` after each
     writer, so a long run leaves its results so far."""
+    import keras
+
     from keras_htr.data.sample import Sample
     from keras_htr.finetune import fine_tune, resolve_model_path
 
@@ -156,7 +159,7 @@ def run(args, report=None) -> tuple:
     if args.freeze:
         options["freeze"] = args.freeze
     points, timed, first = [], None, None
-    for writer, synth in unseen_writers(args.writers, args.seed):
+    for writer, synth in unseen_writers(args.skip_writers + args.writers, args.seed)[args.skip_writers :]:
         test = [
             Sample(line.image, line.text, f"{writer}-{i}")
             for i, line in ((i, synth.line(i)) for i in range(args.test_lines))
@@ -170,6 +173,9 @@ def run(args, report=None) -> tuple:
                 print(f"  {writer}: 0 lines, CER {points[-1].cer:.2%}", file=sys.stderr)
                 continue
             subset = _first_lines(all_lines, size, work / writer / f"n{size}")
+            # Keras 3.15 failed to rebuild a Bidirectional layer ("different `go_backwards`")
+            # on the 4th fine-tuning run of one process; a fresh session per run avoids it.
+            keras.backend.clear_session()
             start = time.perf_counter()
             result = fine_tune(subset, work / writer / f"run{size}", init_from=model, **options)
             seconds = time.perf_counter() - start
