@@ -43,12 +43,17 @@ def crnn_logits(image, width, config: CRNNConfig, num_classes: int):
     x = keras.layers.Permute((2, 1, 3), name="to_sequence")(x)  # (B, W, H, C)
     x = keras.layers.Reshape((-1, height * channels), name="flatten_columns")(x)
     mask = SequenceMask(stride, name="frame_mask")([x, width])
+    # Keras 3.15's Bidirectional copies the LSTM it wraps by serialising it, and inside
+    # `load_model`'s object-sharing scope objects are told apart by `id()`. Once the first
+    # LSTM was garbage-collected, the next one could get its address and be taken for it:
+    # the load then failed ("different `go_backwards`") or two BLSTMs shared a layer. Keeping
+    # every wrapped LSTM alive until the graph is wired keeps their ids distinct.
+    wrapped = []
     for i in range(config.lstm_layers):
         if config.dropout:
             x = Dropout(config.dropout, name=f"blstm{i}_dropout")(x)
-        x = keras.layers.Bidirectional(
-            keras.layers.LSTM(config.lstm_units, return_sequences=True), name=f"blstm{i}"
-        )(x, mask=mask)
+        wrapped.append(keras.layers.LSTM(config.lstm_units, return_sequences=True))
+        x = keras.layers.Bidirectional(wrapped[-1], name=f"blstm{i}")(x, mask=mask)
     if config.dropout:
         x = Dropout(config.dropout, name="logits_dropout")(x)
     return keras.layers.Dense(num_classes, name="logits")(x)
