@@ -1,4 +1,7 @@
-"""Builds the shipped English language model, `keras_htr/shipped/lm/en.arpa.gz`.
+"""Builds the shipped English language model and lexicon, `keras_htr/shipped/lm/en.*.gz`.
+
+The lexicon (`en.lexicon.txt.gz`, for `--lexicon en`) is the same word list, lower-cased, one
+word per line, most frequent first.
 
 Source: `wordfreq`'s English list only (word frequencies, no running text). Sentences are drawn
 from it (80% of words by frequency, 20% uniformly among the 50,000 most frequent, so rare words
@@ -14,6 +17,7 @@ no reserved evaluation source is read. (`keras_htr.data.synthetic.text` draws it
 wordfreq too, so measuring this model on those lines would flatter it: the benchmark does not.)
 
     python scripts/build_english_lm.py                       # a few minutes
+    python scripts/build_english_lm.py --lexicon-only        # the lexicon alone, seconds
     python scripts/build_english_lm.py --sentences 20000 --out /tmp/en_small.arpa.gz
 """
 
@@ -73,8 +77,16 @@ def main(argv=None) -> int:
     parser.add_argument("--order", type=int, default=6)
     parser.add_argument("--prune", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lexicon-out", default="keras_htr/shipped/lm/en.lexicon.txt.gz")
+    parser.add_argument("--lexicon-only", action="store_true", help="write the lexicon only")
     args = parser.parse_args(argv)
     from keras_htr.decoders.ngram import estimate_arpa, write_lm
+
+    words, _ = english_words()
+    lexicon = write_lm("\n".join(dict.fromkeys(w.lower() for w in words)) + "\n", args.lexicon_out)
+    print(f"wrote {lexicon} ({len(words)} words)", file=sys.stderr)
+    if args.lexicon_only:
+        return 0
 
     arpa = estimate_arpa(
         sentences(args.sentences, args.seed), order=args.order, unit="char", prune=args.prune

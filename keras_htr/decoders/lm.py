@@ -23,6 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from keras_htr.charset import BLANK_ID
+from keras_htr.decoders.lexicon import (
+    char_dictionary,
+    load_lexicon,
+    open_vocabulary_lm,
+    word_dictionary,
+)
 from keras_htr.decoders.ngram import MAX_ORDER, SPACE_TOKEN, LMFileError, read_header
 
 #: Environment variable naming the file `--lm en` loads instead of the shipped English model.
@@ -34,6 +40,13 @@ SHIPPED_LMS = ("en",)
 #: text (TUNE_TEXTS) written by *training* designs, never on the test writers or text.
 DEFAULT_ALPHA = 2.0
 DEFAULT_BETA = -1.0
+#: (alpha, beta, oov_penalty) per decoding mode: a character model alone, with a lexicon, or a
+#: word model (see `LMDecoder`); tuned like DEFAULT_ALPHA.
+DEFAULT_WEIGHTS = {
+    "char": (DEFAULT_ALPHA, DEFAULT_BETA, 0.0),
+    "lexicon": (DEFAULT_ALPHA, DEFAULT_BETA, -2.0),
+    "word": (DEFAULT_ALPHA, DEFAULT_BETA, -2.0),
+}
 
 
 def _require_flashlight():
@@ -111,6 +124,7 @@ class LanguageModel:
     order: int
     unit: str
     vocabulary: tuple
+    unigrams: dict = dataclasses.field(default=None, compare=False, repr=False)
 
 
 def load_language_model(name_or_path) -> LanguageModel:
@@ -122,24 +136,95 @@ def load_language_model(name_or_path) -> LanguageModel:
     """
     path = resolve_lm_path(name_or_path)
     header = read_header(path)
-    return LanguageModel(path, header["order"], header["unit"], tuple(header["vocabulary"]))
+    return LanguageModel(
+        path, header["order"], header["unit"], tuple(header["vocabulary"]), header["unigrams"]
+    )
+
+
+def _load_models(lm) -> dict:
+    """`{unit: LanguageModel}` of one model or a (word, char) pair, checked."""
+    items = list(lm) if isinstance(lm, (list, tuple)) else [lm]
+    if not 1 <= len(items) <= 2:
+        raise ValueError(
+            f"Received an invalid value for argument `lm`, expected one language model or a "
+            f"pair (a word and a character model), got {len(items)}"
+        )
+    models = {}
+    for item in items:
+        model = item if isinstance(item, LanguageModel) else load_language_model(item)
+        if model.unit in models:
+            raise ValueError(
+                f"Received an invalid value for argument `lm`, expected at most one {model.unit} "
+                f"model (a pair is one word and one character model), got "
+                f"{models[model.unit].path} and {model.path}"
+            )
+        if model.order > MAX_ORDER:
+            raise ValueError(
+                f"Received an invalid value for argument `lm`, expected a model of order at most "
+                f"{MAX_ORDER} (what the decoder's KenLM reads), got order {model.order} "
+                f"({model.path})"
+            )
+        models[model.unit] = model
+    return models
+
+
+def _lexicon_words(lexicon, case_folded: bool):
+    if lexicon is None:
+        return None
+    if isinstance(lexicon, (str, os.PathLike)):
+        words = load_lexicon(lexicon)
+    else:
+        words = frozenset(lexicon)
+        bad = [w for w in words if not isinstance(w, str) or not w or " " in w]
+        if not words or bad:
+            raise ValueError(
+                f"Received an invalid value for argument `lexicon`, expected a file, 'en' or "
+                f"words without spaces, got {sorted(map(repr, bad))[:3] or 'no words'}"
+            )
+    return frozenset(w.lower() for w in words) if case_folded else words
+
+
+def _kenlm(kenlm, model: LanguageModel, tokens):
+    try:
+        with _quiet_native_stderr():
+            return kenlm(os.fspath(model.path), tokens)
+    except RuntimeError as e:  # KenLM's own checks of the file
+        raise LMFileError(f"{model.path}: KenLM cannot read it ({_last_line(e)})") from None
 
 
 class LMDecoder:
-    """CTC prefix beam search with a character n-gram language model.
+    """CTC prefix beam search with n-gram language models and an optional lexicon.
+
+    Three ways to decode, chosen by what is given:
+
+    * a character model alone (the shipped `"en"`): open vocabulary, the fast path (KenLM in
+      C++);
+    * a character model and a `lexicon`: words outside the lexicon pay `oov_penalty` once;
+    * a word model (`keras-htr lm build --unit word`), alone or with a character model in a
+      pair: words are scored by the word model; a word outside its vocabulary (or outside
+      `lexicon`, when given) is still readable: spelled by the character model (a flat cost
+      per letter without one), it pays `oov_penalty` and the word model's `<unk>`.
+
+    See `keras_htr.decoders.lexicon` for the scoring.
 
     Args:
-        lm: a `LanguageModel`, a path, or `"en"`.
+        lm: a `LanguageModel`, a path or `"en"`; or a pair of them, one word and one character
+            model (units are read from the files).
         charset: the model's `Charset` (must hold a space: words are separated by it).
-        alpha: weight of the LM's log probability (0 decodes without it).
-        beta: score added per word (per space emitted), balancing the LM's cost of each word.
+        alpha: weight of the LM's log probability (0 decodes without it); None: the default
+            of the mode (`DEFAULT_WEIGHTS`).
+        beta: score added per word (per space emitted), balancing the LM's cost of each word;
+            None: the default of the mode.
         beam_width: prefixes kept per frame.
         token_beam: symbols tried per frame and prefix (the most probable ones).
         threshold: prefixes scoring this much (natural log) below the best are dropped.
+        lexicon: None, a word list file (`load_lexicon`), `"en"`, or an iterable of words.
+        oov_penalty: log10 LM score added once to each word outside the lexicon (<= 0;
+            `-inf` allows none: a closed vocabulary); None: the default of the mode.
 
     Example:
 
-    >>> decoder = LMDecoder("en", transcriber.charset)               # doctest: +SKIP
+    >>> decoder = LMDecoder("en", transcriber.charset, lexicon="en")  # doctest: +SKIP
     >>> decoder.decode(log_probs, lengths)[0]                        # doctest: +SKIP
     ('the cat', 0.93)
     """
@@ -148,12 +233,22 @@ class LMDecoder:
         self,
         lm,
         charset,
-        alpha: float = DEFAULT_ALPHA,
-        beta: float = DEFAULT_BETA,
+        alpha: float | None = None,
+        beta: float | None = None,
         beam_width: int = 16,
         token_beam: int = 8,
         threshold: float = 25.0,
+        lexicon=None,
+        oov_penalty: float | None = None,
     ):
+        models = _load_models(lm)
+        self.lm = models.get("char") or models["word"]  # the character model when there is one
+        self.word_lm = models.get("word")
+        self.mode = "word" if self.word_lm else ("lexicon" if lexicon is not None else "char")
+        defaults = DEFAULT_WEIGHTS[self.mode]
+        alpha = defaults[0] if alpha is None else alpha
+        beta = defaults[1] if beta is None else beta
+        oov_penalty = defaults[2] if oov_penalty is None else oov_penalty
         for name, value in (("alpha", alpha), ("beta", beta), ("threshold", threshold)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
                 raise ValueError(
@@ -166,6 +261,16 @@ class LMDecoder:
                 f"Received an invalid value for argument `{bad[0]}`, expected a "
                 f"{'non-negative' if bad[0] == 'alpha' else 'positive'} number, got {bad[1]!r}"
             )
+        if (
+            isinstance(oov_penalty, bool)
+            or not isinstance(oov_penalty, (int, float))
+            or np.isnan(oov_penalty)
+            or oov_penalty > 0
+        ):
+            raise ValueError(
+                f"Received an invalid value for argument `oov_penalty`, expected a number <= 0 "
+                f"(or -inf), got {oov_penalty!r}"
+            )
         for name, value in (("beam_width", beam_width), ("token_beam", token_beam)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(
@@ -177,40 +282,31 @@ class LMDecoder:
                 "Received an invalid value for argument `charset`, expected an alphabet with a "
                 f"space (the word separator), got {charset!r}"
             )
-        self.lm = lm if isinstance(lm, LanguageModel) else load_language_model(lm)
-        if self.lm.unit != "char":
-            raise ValueError(
-                f"Received an invalid value for argument `lm`, expected a character n-gram model "
-                f"(its vocabulary holds {SPACE_TOKEN!r}), got a {self.lm.unit} model "
-                f"({self.lm.path}); build one with `keras-htr lm build --unit char`"
-            )
-        if self.lm.order > MAX_ORDER:
-            raise ValueError(
-                f"Received an invalid value for argument `lm`, expected a model of order at most "
-                f"{MAX_ORDER} (what the decoder's KenLM reads), got order {self.lm.order} "
-                f"({self.lm.path})"
-            )
         decoder, dictionary, kenlm = _require_flashlight()
         self.charset = charset
-        self.alpha, self.beta = float(alpha), float(beta)
+        self.alpha, self.beta, self.oov_penalty = float(alpha), float(beta), float(oov_penalty)
         # A model without capitals (like the shipped one) reads letters of either case: the
         # search runs on case-folded posteriors (P(a) + P(A) per frame) and each letter
         # found gets back the case the optical model preferred on its frames.
-        self.case_folded = not any(t.lower() != t for t in self.lm.vocabulary if len(t) == 1)
+        self.case_folded = not any(
+            t.lower() != t
+            for m in models.values()
+            for t in m.vocabulary
+            if m.unit == "word" or len(t) == 1
+        )
         symbols = ["<blank>"] + list(charset.chars)
         if self.case_folded:
             symbols = [s.lower() if len(s.lower()) == 1 and s.lower() in charset else s for s in symbols]
         self._folded = sorted(set(symbols), key=symbols.index)  # first-seen order, blank first
         self._column = np.array([self._folded.index(s) for s in symbols])
-        tokens = dictionary.Dictionary()
-        for token in self._folded:
-            tokens.add_entry(SPACE_TOKEN if token == " " else token)
         self._space = self._folded.index(" ")
-        try:
-            with _quiet_native_stderr():
-                self._kenlm = kenlm(os.fspath(self.lm.path), tokens)
-        except RuntimeError as e:  # KenLM's own checks of the file
-            raise LMFileError(f"{self.lm.path}: KenLM cannot read it ({_last_line(e)})") from None
+        self.lexicon = _lexicon_words(lexicon, self.case_folded)
+        char_lm = word_lm = None
+        if "char" in models:
+            char_lm = _kenlm(kenlm, models["char"], char_dictionary(self._folded))
+        if self.word_lm is not None:
+            words, ids = word_dictionary(self.word_lm.vocabulary)
+            word_lm = (_kenlm(kenlm, self.word_lm, words), ids, self.word_lm.unigrams or {})
         options = decoder.LexiconFreeDecoderOptions(
             beam_size=beam_width,
             beam_size_token=min(token_beam, charset.num_classes),
@@ -220,6 +316,12 @@ class LMDecoder:
             log_add=False,
             criterion_type=decoder.CriterionType.CTC,
         )
+        if self.mode == "char":
+            self._kenlm = char_lm
+        else:
+            self._kenlm = open_vocabulary_lm(
+                self._folded, self.lexicon, char_lm, word_lm, self.oov_penalty
+            )
         self._decoder = decoder.LexiconFreeDecoder(options, self._kenlm, self._space, BLANK_ID, [])
 
     def decode(self, log_probs, lengths) -> list:
@@ -269,6 +371,7 @@ class LMDecoder:
 __all__ = [
     "DEFAULT_ALPHA",
     "DEFAULT_BETA",
+    "DEFAULT_WEIGHTS",
     "LM_ENV",
     "LMDecoder",
     "LanguageModel",

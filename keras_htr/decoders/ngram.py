@@ -13,6 +13,7 @@ import gzip
 import io
 import math
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -24,6 +25,14 @@ BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 UNITS = ("char", "word")
 #: The KenLM inside flashlight-text's decoder reads models up to order 6.
 MAX_ORDER = 6
+#: A word of a word model: letters, digits and apostrophes; any other visible character (a
+#: comma, a bracket) is a token of its own, so "end." is the two tokens "end" and ".".
+_WORD_TOKEN = re.compile(r"(?:[^\W_]|')+|\S")
+
+
+def is_word_char(char: str) -> bool:
+    """Whether `char` belongs inside a word token (a letter, a digit or an apostrophe)."""
+    return char == "'" or char.isalnum()
 
 
 class LMFileError(ValueError):
@@ -31,10 +40,14 @@ class LMFileError(ValueError):
 
 
 def tokenize(text: str, unit: str) -> list:
-    """The tokens of one line: characters (space as `<sp>`) or whitespace-separated words."""
+    """The tokens of one line: characters (space as `<sp>`), or words and punctuation marks.
+
+    >>> tokenize("the end.", "word")
+    ['the', 'end', '.']
+    """
     text = " ".join(text.split())
     if unit == "word":
-        return text.split()
+        return _WORD_TOKEN.findall(text)
     return [SPACE_TOKEN if c == " " else c for c in text]
 
 
@@ -242,7 +255,9 @@ def write_lm(arpa: str, path) -> Path:
 
 
 def read_header(path) -> dict:
-    """`{"order", "counts", "unit", "vocabulary"}` of the ARPA file at `path` (plain or .gz).
+    """`{"order", "counts", "unit", "vocabulary", "unigrams"}` of the ARPA file at `path`.
+
+    `unigrams` maps each unigram token to its log10 probability. Plain or gzipped files.
 
     Reads the whole unigram section to tell character models (their vocabulary holds `<sp>`)
     from word models. Raises `LMFileError` naming the file when it is not an ARPA model, so a
@@ -291,7 +306,7 @@ def _parse_header(f, path) -> dict:
             raise LMFileError(f"{path}: not an ARPA language model (bad header line {line!r})") from None
     if not counts or sorted(counts) != list(range(1, len(counts) + 1)):
         raise LMFileError(f"{path}: not an ARPA language model (no n-gram counts in its header)")
-    vocabulary = []
+    vocabulary, unigrams = [], {}
     for line in f:
         line = line.strip()
         if not line:
@@ -305,6 +320,10 @@ def _parse_header(f, path) -> dict:
             parts = line.split()
         if len(parts) < 2:
             raise LMFileError(f"{path}: not an ARPA language model (bad unigram line {line[:40]!r})")
+        try:
+            unigrams[parts[1]] = float(parts[0])
+        except ValueError:
+            raise LMFileError(f"{path}: not an ARPA language model (bad unigram line {line[:40]!r})") from None
         vocabulary.append(parts[1])
     if len(vocabulary) != counts[1]:
         raise LMFileError(
@@ -312,7 +331,10 @@ def _parse_header(f, path) -> dict:
             f"{len(vocabulary)}; is the file cut short?)"
         )
     unit = "char" if SPACE_TOKEN in vocabulary else "word"
-    return {"order": max(counts), "counts": counts, "unit": unit, "vocabulary": vocabulary}
+    return {
+        "order": max(counts), "counts": counts, "unit": unit, "vocabulary": vocabulary,
+        "unigrams": unigrams,
+    }
 
 
 def build_lm(corpus, out, order: int = 6, unit: str = "char", prune: int = 1) -> Path:
@@ -337,6 +359,7 @@ __all__ = [
     "SPACE_TOKEN",
     "UNITS",
     "LMFileError",
+    "is_word_char",
     "build_lm",
     "estimate_arpa",
     "read_header",

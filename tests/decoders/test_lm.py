@@ -54,8 +54,9 @@ def test_bad_models_and_arguments_get_clear_errors(lm_path, tmp_path):
     with pytest.raises(FileNotFoundError, match="No language model file"):
         LMDecoder(tmp_path / "absent.arpa", CHARSET)
     word_lm = write_lm(estimate_arpa(CORPUS, order=2, unit="word"), tmp_path / "w.arpa")
-    with pytest.raises(ValueError, match="character n-gram"):
-        LMDecoder(word_lm, CHARSET)
+    assert LMDecoder(word_lm, CHARSET).mode == "word"  # word models decode (test_lexicon.py)
+    with pytest.raises(ValueError, match="one language model or a pair"):
+        LMDecoder([lm_path, word_lm, lm_path], CHARSET)
     with pytest.raises(ValueError, match="with a space"):
         LMDecoder(lm_path, Charset("abc"))
     for kwargs, name in [({"alpha": -1.0}, "alpha"), ({"beta": float("nan")}, "beta"),
