@@ -21,6 +21,9 @@ import tempfile
 SUBCOMMANDS = {
     "transcribe": ("keras_htr.cli.transcribe", "transcribe line images with a trained model", True),
     "train": ("keras_htr.cli.train", "train a line recognizer with CTC", True),
+    "train-paragraph": (
+        "keras_htr.cli.train_paragraph", "train the paragraph model (vertical attention)", True,
+    ),
     "evaluate": ("keras_htr.cli.evaluate", "CER and WER of a model on a dataset", True),
     "export": ("keras_htr.cli.export", "export a model for TF Serving or TFLite", True),
     "dataset": ("keras_htr.cli.dataset", "summarise a dataset and report unreadable files", False),
@@ -29,6 +32,7 @@ SUBCOMMANDS = {
     "lm": ("keras_htr.cli.lm", "build an n-gram language model for decoding", False),
     "index": ("keras_htr.cli.index", "build a probabilistic keyword index of line images", True),
     "search": ("keras_htr.cli.search", "search a keyword index by word", False),
+    "batch": ("keras_htr.cli.batch", "transcribe many images on Apache Beam into JSONL shards", True),
 }
 #: TensorFlow's C++ log level variable: 0 shows everything, 3 only fatal errors.
 TF_LOG_LEVEL_ENV = "TF_CPP_MIN_LOG_LEVEL"
@@ -93,12 +97,19 @@ def build_parser() -> argparse.ArgumentParser:
             continue  # subcommand not built yet
         p = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text))
         module.add_arguments(p)
-        p.set_defaults(_run=module.run, _uses_tensorflow=uses_tensorflow)
+        p.set_defaults(_run=module.run, _uses_tensorflow=uses_tensorflow,
+                       _pass_through=getattr(module, "PASS_THROUGH", False))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # A command with PASS_THROUGH (batch) gets the options it does not know (Beam's) in
+    # `args.pass_through`; for the others they are an error, as with parse_args.
+    if extra and not args._pass_through:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.pass_through = extra
     if args._uses_tensorflow:
         quiet_tensorflow()
     return int(args._run(args) or 0)
