@@ -15,6 +15,7 @@ import tensorflow as tf
 from keras_htr.charset import Charset
 from keras_htr.ctc import ctc_loss
 from keras_htr.data.preprocess import PreprocessConfig
+from keras_htr.distribute import replica_mean, replica_scale
 from keras_htr.models.config import ModelConfig
 from keras_htr.models.width_mask import downsampled_width
 
@@ -121,8 +122,12 @@ class LineModel(keras.Model):
         if sample_weight is not None:
             loss = loss * tf.cast(sample_weight, tf.float32)
         self.infeasible_labels.update_state(tf.reduce_sum(1.0 - feasible_f))
-        total = tf.reduce_sum(loss) / tf.maximum(tf.reduce_sum(feasible_f), 1.0)
-        return total + tf.cast(tf.add_n(self.losses), tf.float32) if self.losses else total
+        # Under tf.distribute, Keras sums the replicas' gradients and expects a loss already
+        # scaled per replica: each replica returns its share of the global batch's mean.
+        total = replica_mean(tf.reduce_sum(loss), tf.reduce_sum(feasible_f))
+        if not self.losses:
+            return total
+        return total + replica_scale(tf.cast(tf.add_n(self.losses), tf.float32))
 
     def get_config(self):
         return {

@@ -1,0 +1,116 @@
+"""Multi-device training: 2 replicas give the loss and the SGD step of 1 device on the same batch.
+
+TensorFlow's logical devices must be set before it initialises, so each check runs in a fresh
+Python process with two logical CPU devices.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from keras_htr.distribute import STRATEGIES, make_strategy
+
+pytestmark = pytest.mark.slow
+
+# One SGD step of `model.fit` on one global batch of 4 lines, on one device and on a
+# MirroredStrategy over two logical CPUs: the loss fit reports and the weights after the step.
+# The encoder (conv + batch norm) is frozen: batch norm's batch statistics are per replica (not
+# synchronised), so only a frozen encoder computes the same features on 2 replicas as on 1;
+# what is compared is the CTC loss and its gradients through the BLSTM and output layers.
+_SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys
+    import numpy as np
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+    import keras
+    from keras_htr.charset import Charset
+    from keras_htr.ctc import required_frames
+    from keras_htr.data.pipeline import pad_batch
+    from keras_htr.data.preprocess import PreprocessConfig, preprocess_line
+    from keras_htr.distribute import make_strategy
+    from keras_htr.models.line_model import LineModel
+    from tiny_lines import TEXTS, TINY_CRNN, render_line
+
+    texts = sys.argv[1].split("|")
+    charset = Charset.from_texts(TEXTS)
+    pre = PreprocessConfig(height=32)
+    # "image:label" renders one text and labels the line with another.
+    pairs = [t.split(":") if ":" in t else (t, t) for t in texts]
+    lines = [preprocess_line(render_line(image), pre).numpy() for image, _ in pairs]
+    inputs = pad_batch(lines)
+    labels = np.full((len(texts), 40), -1, np.int32)
+    for i, (_, label) in enumerate(pairs):
+        labels[i, : len(label)] = charset.encode(label)
+
+    def one_step(strategy):
+        keras.utils.set_random_seed(7)
+        with strategy.scope():
+            model = LineModel(TINY_CRNN, charset, pre, freeze="encoder")
+            model.compile(optimizer=keras.optimizers.SGD(0.5))
+        ds = tf.data.Dataset.from_tensors(
+            ({"image": inputs["image"], "width": inputs["width"]}, labels))
+        history = model.fit(ds, epochs=1, verbose=0)
+        weights = [w.numpy() for w in model.trainable_weights]
+        return history.history["loss"][0], weights
+
+    lengths = LineModel(TINY_CRNN, charset, pre).output_lengths(inputs["width"]).numpy()
+    loss1, w1 = one_step(tf.distribute.get_strategy())
+    strategy = make_strategy("mirrored")
+    loss2, w2 = one_step(strategy)
+    keras.utils.set_random_seed(7)
+    w0 = [w.numpy() for w in LineModel(TINY_CRNN, charset, pre, freeze="encoder").trainable_weights]
+    step1 = sum(float(np.abs(a - b).sum()) for a, b in zip(w1, w0))
+    diff = max(float(np.abs(a - b).max()) for a, b in zip(w1, w2))
+    scale = max(float(np.abs(a - b).max()) for a, b in zip(w1, w0))
+    print(json.dumps({"replicas": strategy.num_replicas_in_sync, "loss1": loss1, "loss2": loss2,
+                      "step": step1, "max_weight_diff": diff, "max_step": scale,
+                      "infeasible": int(required_frames(labels).numpy()[-1] > lengths[-1])}))
+    """
+)
+
+
+def _run(texts):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    tests_dir = os.path.dirname(__file__)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (tests_dir, env.get("PYTHONPATH")) if p)
+    out = subprocess.run(
+        [sys.executable, "-c", _SCRIPT, "|".join(texts)], capture_output=True, text=True,
+        env=env, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_two_replicas_match_one_device():
+    result = _run(["abc", "cab", "bca a", "ab ba"])
+    assert result["replicas"] == 2
+    assert result["step"] > 0  # the step moved the weights: the comparison means something
+    assert result["loss2"] == pytest.approx(result["loss1"], rel=1e-4)
+    # A 2x gradient would differ by a whole step; float noise is far below 1% of one.
+    assert result["max_weight_diff"] < 0.01 * result["max_step"]
+
+
+def test_infeasible_line_on_one_replica_counts_once():
+    # Eight a's cannot fit the frames of a one-letter line: the mean is over the 3 feasible
+    # lines of the global batch, not a mean of the two replicas' means (over 2 and 1 lines).
+    result = _run(["abc", "cab", "bca a", "a:aaaaaaaa"])
+    assert result["infeasible"] == 1
+    assert result["loss2"] == pytest.approx(result["loss1"], rel=1e-4)
+    assert result["max_weight_diff"] < 0.01 * result["max_step"]
+
+
+def test_unknown_strategy_and_multiworker_without_tf_config_are_refused(monkeypatch):
+    with pytest.raises(ValueError, match="one of"):
+        make_strategy("tpu")
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ValueError, match="TF_CONFIG"):
+        make_strategy("multiworker")
+    assert STRATEGIES == ("mirrored", "multiworker")
