@@ -17,11 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="M", help="a .keras model (default: the shipped model)")
     parser.add_argument("--beam", type=int, default=1, help="beam width (default 1: greedy)")
     parser.add_argument("--batch-size", type=int, default=16, help="lines per batch (default 16)")
-    parser.add_argument(
-        "--lm", metavar="PATH|en",
-        help="decode with a language model: an ARPA file (`keras-htr lm build`) or 'en', the "
-        "shipped English one (needs the `lm` extra; --beam is then unused)",
-    )
+    from keras_htr.cli.lm import add_decoding_arguments
+
+    add_decoding_arguments(parser)  # --lm, --lexicon, --alpha, --beta, --oov-penalty
     parser.add_argument("--json", action="store_true", help='print {"cer", "wer", "lines"} as JSON')
 
 
@@ -36,11 +34,9 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         transcriber = load_transcriber(args.model)
-        lm = None
-        if args.lm is not None:
-            from keras_htr.decoders.lm import LMDecoder
+        from keras_htr.cli.lm import decoder_from_args
 
-            lm = LMDecoder(args.lm, transcriber.charset)
+        lm = decoder_from_args(args, transcriber.charset)
         samples = read_dataset(args.data, lazy=True)
     except (FileNotFoundError, ValueError, OSError, ImportError) as e:
         print(f"keras-htr evaluate: error: {e}", file=sys.stderr)

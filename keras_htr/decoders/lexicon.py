@@ -25,6 +25,7 @@ from __future__ import annotations
 import gzip
 import math
 import os
+import re
 from pathlib import Path
 
 from keras_htr.decoders.ngram import SPACE_TOKEN, UNK, is_word_char
@@ -134,10 +135,11 @@ def open_vocabulary_lm(symbols, lexicon, char_lm, word_lm, oov_penalty):
     class _LM(LM):
         def __init__(self):
             LM.__init__(self)
-            self.states = {}
+            self.states, self.scores = {}, {}
 
         def start(self, start_with_nothing):
             self.states.clear()
+            self.scores.clear()
             state = LMState()
             char = char_lm.start(False) if char_lm is not None else None
             word = word_model.start(False) if word_model is not None else None
@@ -147,11 +149,12 @@ def open_vocabulary_lm(symbols, lexicon, char_lm, word_lm, oov_penalty):
             return state
 
         def score(self, state, token):
-            child = state.child(token)
-            found = self.states.get(child)
-            if found is None:
-                found = self.states[child] = step(self.states[state], token)
-            return child, found[-1]
+            found = self.scores.get((state, token))
+            if found is None:  # the text so far + token: a new state (child) and its score
+                child = state.child(token)
+                info = self.states[child] = step(self.states[state], token)
+                found = self.scores[state, token] = (child, info[-1])
+            return found
 
         def finish(self, state):
             char, word, prefix, spell, partial = self.states[state][:5]
@@ -184,8 +187,8 @@ def open_vocabulary_lm(symbols, lexicon, char_lm, word_lm, oov_penalty):
     char_token = {i: s for i, s in enumerate(symbols)}
     space = symbols.index(" ")
 
-    def exempt(prefix):
-        return any(c.isdigit() for c in prefix)
+    exempt = re.compile(r"\d").search  # numbers never pay the penalty
+    in_word = {i: is_word_char(s) for i, s in enumerate(symbols)}
 
     def lookahead(prefix, spell):
         known = prefix in prefixes or exempt(prefix)
@@ -215,7 +218,7 @@ def open_vocabulary_lm(symbols, lexicon, char_lm, word_lm, oov_penalty):
         s = 0.0
         if char_lm is not None:
             char, s = char_lm.score(char, token)
-        if is_word_char(symbol):
+        if in_word[token]:
             prefix, spell = prefix + symbol, spell + s
             ahead = lookahead(prefix, spell)
             return char, word, prefix, spell, ahead, False, ahead - partial
