@@ -55,7 +55,7 @@ def get_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="shipped", help="the model to start from (default: shipped)")
     parser.add_argument("--writers", type=int, default=4, help="unseen writers (default 4)")
-    parser.add_argument("--skip-writers", type=int, default=0, help="start at this writer (one process per writer)")
+    parser.add_argument("--skip-writers", type=int, default=0, help="start at this writer (to continue an interrupted curve)")
     parser.add_argument(
         "--sizes", default=",".join(map(str, DEFAULT_SIZES)),
         help=f"fine-tuning set sizes (default {','.join(map(str, DEFAULT_SIZES))})",
@@ -173,9 +173,7 @@ def run(args, report=None) -> tuple:
                 print(f"  {writer}: 0 lines, CER {points[-1].cer:.2%}", file=sys.stderr)
                 continue
             subset = _first_lines(all_lines, size, work / writer / f"n{size}")
-            # Keras 3.15 failed to rebuild a Bidirectional layer ("different `go_backwards`")
-            # on the 4th fine-tuning run of one process; a fresh session per run avoids it.
-            keras.backend.clear_session()
+            keras.backend.clear_session()  # each run alone, as a user's process would be
             start = time.perf_counter()
             result = fine_tune(subset, work / writer / f"run{size}", init_from=model, **options)
             seconds = time.perf_counter() - start
