@@ -22,6 +22,7 @@ is never saved: `last.keras`, `state.json` and `best.keras` keep the last good m
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -86,6 +87,11 @@ class TrainConfig:
             layers).
         min_steps_per_epoch: with `steps_per_epoch` None, an epoch is at least this many
             batches (a small set is then repeated within an epoch, with fresh augmentation).
+        strategy: None (one device), `"mirrored"` (all GPUs of this machine, or its logical
+            CPU devices) or `"multiworker"` (machines described by `TF_CONFIG`); see
+            `keras_htr.distribute.make_strategy`. `batch_size` is then the global batch, split
+            among the replicas. In a multi-worker run the chief writes to `out`, the other
+            workers to `out/worker-<index>`.
     """
 
     train: str
@@ -110,6 +116,7 @@ class TrainConfig:
     alphabet: str = "union"
     freeze: str | None = None
     min_steps_per_epoch: int = 1
+    strategy: str | None = None
 
     def __post_init__(self):
         if isinstance(self.model, dict):
@@ -136,6 +143,10 @@ class TrainConfig:
             raise _invalid("alphabet", f"one of {ALPHABET_CHOICES}", self.alphabet)
         if self.freeze not in FREEZE_CHOICES:
             raise _invalid("freeze", f"one of {FREEZE_CHOICES}", self.freeze)
+        from keras_htr.distribute import STRATEGIES
+
+        if self.strategy is not None and self.strategy not in STRATEGIES:
+            raise _invalid("strategy", f"None or one of {STRATEGIES}", self.strategy)
 
     def get_config(self) -> dict:
         config = dataclasses.asdict(self)
@@ -406,7 +417,18 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult:
     from keras_htr.evaluation import ErrorRateCallback
     from keras_htr.models import build_model
 
+    strategy = None
     run_dir = Path(config.out)
+    if config.strategy is not None:
+        from keras_htr.distribute import is_chief, make_strategy
+
+        strategy = make_strategy(config.strategy)
+        if not is_chief(strategy):  # every worker saves (Keras saving is collective); not here
+            run_dir = run_dir / f"worker-{strategy.cluster_resolver.task_id}"
+    # The model is built (or loaded) and compiled inside the strategy's scope.
+    def scope():  # a fresh context each time: a strategy's scope object is entered only once
+        return strategy.scope() if strategy is not None else contextlib.nullcontext()
+
     run_dir.mkdir(parents=True, exist_ok=True)
     state = read_state(run_dir)
     if state is not None and not resume:
@@ -418,6 +440,7 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult:
         stored = json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
         # The epoch budget and verbosity may change when resuming; nothing else.
         stored.update(epochs=config.epochs, verbose=config.verbose, out=str(run_dir))
+        stored["strategy"] = config.strategy  # and so may the devices it runs on
         config = TrainConfig.from_config(stored)
     else:
         _write_json_atomic(run_dir / CONFIG_FILE, config.get_config())
@@ -430,20 +453,21 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult:
 
         init_model = load_init_model(config.init_from)  # a wrong file fails before the data
     train_set, val_set, charset = _load_data(config)
-    if state is not None:
-        model = keras.models.load_model(run_dir / state["checkpoint"])
-        charset = model.charset
-        preprocess_config = model.preprocess_config
-    elif init_model is not None:
-        from keras_htr.finetune import initial_model
+    with scope():
+        if state is not None:
+            model = keras.models.load_model(run_dir / state["checkpoint"])
+            charset = model.charset
+            preprocess_config = model.preprocess_config
+        elif init_model is not None:
+            from keras_htr.finetune import initial_model
 
-        model = initial_model(init_model, list(train_set) + list(val_set), config.alphabet, config.freeze)
-        charset = model.charset
-        preprocess_config = model.preprocess_config
-        del init_model
-    else:
-        preprocess_config = PreprocessConfig(height=config.height)
-        model = build_model(config.model, charset, preprocess_config)
+            model = initial_model(init_model, list(train_set) + list(val_set), config.alphabet, config.freeze)
+            charset = model.charset
+            preprocess_config = model.preprocess_config
+            del init_model
+        else:
+            preprocess_config = PreprocessConfig(height=config.height)
+            model = build_model(config.model, charset, preprocess_config)
 
     initial_epoch = (state or {}).get("epoch", 0)
     # Width buckets make the number of batches per pass unknown up front; epochs of a fixed
@@ -458,7 +482,8 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult:
         epoch=initial_epoch, steps_per_epoch=steps, deterministic=config.deterministic_augment,
     )
     if state is None:
-        model.compile(optimizer=_optimizer(config, steps), jit_compile=config.jit_compile)
+        with scope():
+            model.compile(optimizer=_optimizer(config, steps), jit_compile=config.jit_compile)
 
     best_checkpoint = BestCheckpoint(
         run_dir / BEST_MODEL, monitor="val_cer", mode="min", save_best_only=True

@@ -71,6 +71,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="augment in order on one core so a seeded run repeats exactly (default: in parallel, faster)",
     )
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
+    parser.add_argument(
+        "--strategy", choices=("mirrored", "multiworker"),
+        help="train on several devices: mirrored (this machine's GPUs, or its logical CPUs) or "
+        "multiworker (machines described by TF_CONFIG); --batch-size is then the global batch",
+    )
     parser.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
 
 
@@ -116,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
             augment=not args.no_augment, jit_compile=args.jit_compile,
             steps_per_epoch=args.steps_per_epoch, seed=args.seed,
             deterministic_augment=args.deterministic_augment, verbose=2 if args.quiet else 1,
-            init_from=args.init_from, alphabet=args.alphabet, freeze=args.freeze, **options,
+            init_from=args.init_from, alphabet=args.alphabet, freeze=args.freeze,
+            strategy=args.strategy, **options,
         )
     except ValueError as e:
         return _error(str(e))
