@@ -146,7 +146,9 @@ class Transcriber:
             batch_size: lines run through the model together (sorted by width to limit padding).
             progress: show a tqdm progress bar on stderr.
             lm: None, or a language model for a beam search with it (then `beam` is unused): an
-                `LMDecoder`, a path of an ARPA model, or `"en"` (the shipped English model).
+                `LMDecoder`, a path of an ARPA model, or `"en"` (the shipped English model), or
+                a (word model, character model) pair. For a lexicon or other weights pass an
+                `LMDecoder(lm, charset, lexicon=..., alpha=..., ...)`.
 
         Returns:
             list of `Transcription`; unreadable inputs have `error` set, the others are unaffected.

@@ -18,6 +18,13 @@ wordfreq too, so measuring this model on those lines would flatter it: the bench
 
     python scripts/build_english_lm.py                       # a few minutes
     python scripts/build_english_lm.py --lexicon-only        # the lexicon alone, seconds
+    python scripts/build_english_lm.py --unit word --order 2 --sentences 40000 \
+        --out /tmp/en-words.arpa.gz --lexicon-out /tmp/en.lexicon.txt.gz   # a word model
+
+A word model from this source knows word frequencies only (wordfreq has no running text, so
+which word follows which is noise): it is what `benchmarks/lm.py` measures the word-model
+decoding with, not shipped. A real word model needs running text: `keras-htr lm build --unit
+word` on a corpus of your own.
     python scripts/build_english_lm.py --sentences 20000 --out /tmp/en_small.arpa.gz
 """
 
@@ -75,6 +82,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="keras_htr/shipped/lm/en.arpa.gz")
     parser.add_argument("--sentences", type=int, default=150000)
     parser.add_argument("--order", type=int, default=6)
+    parser.add_argument("--unit", choices=("char", "word"), default="char")
     parser.add_argument("--prune", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lexicon-out", default="keras_htr/shipped/lm/en.lexicon.txt.gz")
@@ -89,7 +97,7 @@ def main(argv=None) -> int:
         return 0
 
     arpa = estimate_arpa(
-        sentences(args.sentences, args.seed), order=args.order, unit="char", prune=args.prune
+        sentences(args.sentences, args.seed), order=args.order, unit=args.unit, prune=args.prune
     )
     path = write_lm(arpa, args.out)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)

@@ -41,11 +41,12 @@ SHIPPED_LMS = ("en",)
 DEFAULT_ALPHA = 2.0
 DEFAULT_BETA = -1.0
 #: (alpha, beta, oov_penalty) per decoding mode: a character model alone, with a lexicon, or a
-#: word model (see `LMDecoder`); tuned like DEFAULT_ALPHA.
+#: word model (see `LMDecoder`). Chosen on the same tuning lines as DEFAULT_ALPHA, with the
+#: shipped character model and lexicon, and for "word" a wordfreq word bigram with it.
 DEFAULT_WEIGHTS = {
     "char": (DEFAULT_ALPHA, DEFAULT_BETA, 0.0),
-    "lexicon": (DEFAULT_ALPHA, DEFAULT_BETA, -2.0),
-    "word": (DEFAULT_ALPHA, DEFAULT_BETA, -2.0),
+    "lexicon": (1.5, DEFAULT_BETA, -2.0),
+    "word": (1.0, 1.0, -2.0),
 }
 
 
