@@ -40,7 +40,7 @@ import os
 import re
 import shutil
 import tempfile
-from typing import Any, Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -135,7 +135,7 @@ class LineModelHandler(ModelHandler):
             call; the more, the more alike the widths in each model batch. Defaults to 16, 256.
     """
 
-    def __init__(self, model_path: Optional[str] = None, batch_size: int = 16, beam: int = 1,
+    def __init__(self, model_path: str | None = None, batch_size: int = 16, beam: int = 1,
                  min_batch_size: int = 16, max_batch_size: int = 256):
         for name, value in (("batch_size", batch_size), ("beam", beam),
                             ("min_batch_size", min_batch_size), ("max_batch_size", max_batch_size)):
@@ -189,7 +189,7 @@ class LineModelHandler(ModelHandler):
                 # The transcriber named the bytes it was given (`<bytes 3>`); name the file.
                 reason = result.error
                 for prefix in (f"{result.source}: ", "<bytes>: "):
-                    reason = reason[len(prefix):] if reason.startswith(prefix) else reason
+                    reason = reason.removeprefix(prefix)
                 # Pillow names the in-memory file by its address: not the same on a retry.
                 reason = _BYTES_IO.sub(repr(path), reason)
                 out.append(PredictionResult(path, {"error": f"{path}: {reason}"}))
@@ -204,7 +204,7 @@ class LineModelHandler(ModelHandler):
         return METRICS_NAMESPACE
 
 
-def make_row(path: str, text: str = "", score: float = 0.0, error: Optional[str] = None) -> dict:
+def make_row(path: str, text: str = "", score: float = 0.0, error: str | None = None) -> dict:
     """One output row; the score rounded so that a retried bundle writes the same bytes."""
     return {"path": path, "text": text, "score": round(float(score), 6), "error": error}
 
@@ -217,7 +217,7 @@ class _ReadImage(beam.DoFn):
             with FileSystems.open(path) as f:
                 data = f.read()
         except Exception as e:
-            if isinstance(e, (FileNotFoundError, IOError)) and not FileSystems.exists(path):
+            if not FileSystems.exists(path):
                 reason = "no such file"
             else:
                 reason = f"cannot read file ({_one_line(e)})"
@@ -257,9 +257,9 @@ class TranscribeImages(beam.PTransform):
         model_handler: a ready `LineModelHandler` instead of the arguments above.
     """
 
-    def __init__(self, model_path: Optional[str] = None, batch_size: int = 16, beam: int = 1,
+    def __init__(self, model_path: str | None = None, batch_size: int = 16, beam: int = 1,
                  min_batch_size: int = 16, max_batch_size: int = 256,
-                 model_handler: Optional[LineModelHandler] = None):
+                 model_handler: LineModelHandler | None = None):
         super().__init__()
         self.model_handler = model_handler or LineModelHandler(
             model_path, batch_size=batch_size, beam=beam, min_batch_size=min_batch_size,
@@ -360,7 +360,7 @@ def _counter(result, name: str) -> int:
     return int(sum(c.committed or c.attempted or 0 for c in counters))
 
 
-def build_pipeline(pipeline, output: str, inputs: Sequence[str] = (), inputs_from: Optional[str] = None,
+def build_pipeline(pipeline, output: str, inputs: Sequence[str] = (), inputs_from: str | None = None,
                    num_shards: int = 0, **transcribe_kwargs):
     """Adds the whole job to `pipeline`: paths -> `TranscribeImages` -> JSONL shards in `output`."""
     parts = []
@@ -412,8 +412,8 @@ def _runner(options):
 def run_batch(
     output: str,
     inputs: Sequence[str] = (),
-    inputs_from: Optional[str] = None,
-    model_path: Optional[str] = None,
+    inputs_from: str | None = None,
+    model_path: str | None = None,
     pipeline_args: Sequence[str] = (),
     batch_size: int = 16,
     beam_width: int = 1,
@@ -483,7 +483,17 @@ def read_rows(output: str) -> list[dict]:
 
 
 __all__ = [
-    "BatchResult", "LineModelHandler", "ROW_KEYS", "SavedModelTranscriber", "TranscribeImages",
-    "build_pipeline", "existing_shards", "expand_inputs", "make_row", "prepare_output",
-    "read_rows", "run_batch", "shard_pattern",
+    "ROW_KEYS",
+    "BatchResult",
+    "LineModelHandler",
+    "SavedModelTranscriber",
+    "TranscribeImages",
+    "build_pipeline",
+    "existing_shards",
+    "expand_inputs",
+    "make_row",
+    "prepare_output",
+    "read_rows",
+    "run_batch",
+    "shard_pattern",
 ]  # fmt: skip

@@ -11,10 +11,14 @@ import pytest
 
 beam = pytest.importorskip("apache_beam")
 
-from keras_htr.beam import (  # noqa: E402
-    LineModelHandler, TranscribeImages, existing_shards, prepare_output, read_rows,
+from keras_htr.beam import (
+    LineModelHandler,
+    TranscribeImages,
+    existing_shards,
+    prepare_output,
+    read_rows,
 )
-from keras_htr.cli.main import main  # noqa: E402
+from keras_htr.cli.main import main
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +57,7 @@ def batch_run(images, tmp_path_factory):
 
 def test_batch_texts_are_those_of_transcribe(images, batch_run, transcriber):
     folder, _ = images
-    code, output = batch_run
+    _, output = batch_run
     rows = {row["path"]: row for row in read_rows(str(output))}
     good = [str(folder / os.path.basename(p)) for p in EXAMPLES]
     expected = transcriber.transcribe(good)
@@ -127,7 +131,7 @@ def test_transform_in_a_users_pipeline_with_a_savedmodel(images, transcriber):
     """`TranscribeImages` in a pipeline of one's own, here with the exported SavedModel."""
     from apache_beam.testing.util import assert_that
 
-    folder, missing = images
+    folder, _ = images
     paths = [str(folder / os.path.basename(p)) for p in EXAMPLES[:3]] + [str(folder / "corrupt.png")]
     expected = {r.source: r.text for r in transcriber.transcribe(paths[:3])}
 

@@ -94,7 +94,7 @@ def _env(**extra):
 def steps():
     """One fresh process, two cases: 4 feasible lines, and 3 feasible + 1 infeasible."""
     cases = [["abc", "cab", "bca a", "ab ba"], ["abc", "cab", "bca a", "a:aaaaaaaa"]]
-    out = subprocess.run(
+    out = subprocess.run(  # noqa: PLW1510 (the return code is checked below, with stderr)
         [sys.executable, "-c", _SCRIPT, *("|".join(c) for c in cases)], capture_output=True,
         text=True, env=_env(), timeout=300,
     )
@@ -139,7 +139,7 @@ def test_train_command_multiworker_single_worker_cluster(tmp_path):
         s.bind(("localhost", 0))
         port = s.getsockname()[1]
     tf_config = {"cluster": {"worker": [f"localhost:{port}"]}, "task": {"type": "worker", "index": 0}}
-    out = subprocess.run(
+    out = subprocess.run(  # noqa: PLW1510 (the return code is checked below, with stderr)
         [sys.executable, "-m", "keras_htr.cli.main", "train", "--train", str(data),
          "--val", str(data), "--model-config", str(tmp_path / "model.json"), "--out",
          str(tmp_path / "run"), "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "4",

@@ -9,7 +9,8 @@ shards is refused unless --overwrite (which deletes them first).
 
 Other Beam pipeline options pass through, written as --name=value, e.g.
 `--direct_num_workers=2 --direct_running_mode=multi_threading` for the DirectRunner, or
-`--project=P --region=R --temp_location=gs://... --setup_file=./setup.py` for Dataflow.
+`--project=P --region=R --temp_location=gs://... --extra_package=dist/htr_keras-0.1.0-py3-none-any.whl`
+for Dataflow (see the README's "Archive scale").
 """
 
 from __future__ import annotations
@@ -51,6 +52,12 @@ def run(args: argparse.Namespace) -> int:
     loose = [a for a in beam_options if not a.startswith("--")]
     if loose:
         return _error(f"Beam options are written --name=value; cannot tell what {loose[0]!r} belongs to")
+    if args.runner == "DirectRunner":
+        import logging
+
+        # Beam warns about optional Google Cloud clients and platform probes it cannot use on
+        # this machine; the command's own summary and errors are what belongs on stderr.
+        logging.getLogger().setLevel(logging.ERROR)
     try:
         from keras_htr.beam import run_batch
     except ImportError as e:
