@@ -18,9 +18,10 @@ become a row with `error` set, and the other paths are transcribed.
 
 Retried bundles do not duplicate rows: `WriteToText` writes each bundle attempt to its own
 temporary file and, when the pipeline finishes, renames only the files of the attempts the runner
-committed; a failed attempt's file is deleted. Its rows come back from the retry, identical
-because a row depends only on its image and the model (the model's width masks make a line's
-logits independent of the batch it was padded into, and scores are rounded to 6 decimals).
+committed; a failed attempt's file is deleted. Its rows come back from the retry, the same rows
+because a row depends only on its image and the model: the model's width masks make a line's
+logits independent of the batch it was padded into (so the text is the same; the score, rounded
+to 6 decimals, agrees to float precision), and error messages name the path, never an address.
 
 Example:
 

@@ -47,11 +47,15 @@ def images(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def batch_run(images, tmp_path_factory):
-    """`keras-htr batch` on the folder and the missing path with 2 DirectRunner workers."""
+    """`keras-htr batch` with 2 DirectRunner workers: the good lines listed in a file (with a
+    blank line), the corrupt image and the missing path on the command line."""
     folder, missing = images
-    output = tmp_path_factory.mktemp("out") / "shards"
-    code = main(["batch", str(folder), str(missing), "--output", str(output), "--num-shards", "2",
-                 *TWO_WORKERS])
+    work = tmp_path_factory.mktemp("out")
+    listed = work / "inputs.txt"
+    listed.write_text("".join(f"{folder / os.path.basename(p)}\n" for p in EXAMPLES) + "\n")
+    output = work / "shards"
+    code = main(["batch", "--inputs-from", str(listed), str(folder / "corrupt.png"), str(missing),
+                 "--output", str(output), "--num-shards", "2", *TWO_WORKERS])
     return code, output
 
 
@@ -157,3 +161,14 @@ def test_rows_are_json_lines(batch_run):
     for shard in existing_shards(str(output)):
         for line in Path(shard).read_text(encoding="utf-8").splitlines():
             assert json.loads(line)["path"]
+
+
+def test_inputs_are_folders_patterns_or_paths(images):
+    folder, missing = images
+    from keras_htr.beam import expand_inputs
+
+    names = sorted(os.path.basename(p) for p in EXAMPLES)
+    assert [os.path.basename(p) for p in expand_inputs([str(folder)])] == sorted(names + ["corrupt.png"])
+    assert [os.path.basename(p) for p in expand_inputs([str(folder / "digits-*.png")])] == [
+        n for n in names if n.startswith("digits-")]
+    assert expand_inputs([str(missing)]) == [str(missing)]  # kept: it gets its error row
