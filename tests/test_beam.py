@@ -172,3 +172,11 @@ def test_inputs_are_folders_patterns_or_paths(images):
     assert [os.path.basename(p) for p in expand_inputs([str(folder / "digits-*.png")])] == [
         n for n in names if n.startswith("digits-")]
     assert expand_inputs([str(missing)]) == [str(missing)]  # kept: it gets its error row
+
+
+def test_other_commands_still_refuse_unknown_options(capsys):
+    # `batch` hands unknown options to Beam; every other command rejects them as before.
+    with pytest.raises(SystemExit) as exit_info:
+        main(["transcribe", "x.png", "--direct_num_workers=2"])
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments: --direct_num_workers=2" in capsys.readouterr().err
