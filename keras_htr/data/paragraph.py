@@ -245,15 +245,17 @@ def rescale_to_pitch(gray: np.ndarray, pitch: float = LINE_PITCH) -> tuple[np.nd
     return np.asarray(Image.fromarray(gray).resize(size, Image.BILINEAR)), factor
 
 
-def line_window(image: np.ndarray, boxes: Sequence, start: int, count: int) -> np.ndarray:
-    """Lines `start`..`start+count-1` of a paragraph, cut halfway between the neighbouring lines."""
+def line_window(image: np.ndarray, boxes: Sequence, start: int, count: int) -> tuple:
+    """Lines `start`..`start+count-1` of a paragraph, cut halfway between the neighbouring lines:
+    (the cut image, the row of the paragraph where it begins)."""
     n = len(boxes)
     top = 0 if start == 0 else (boxes[start - 1][3] + boxes[start][1]) // 2
     end = start + count
     bottom = image.shape[0] if end >= n else (boxes[end - 1][3] + boxes[end][1]) // 2
     if bottom <= top:  # overlapping lines: cut at the boxes themselves
         top, bottom = boxes[start][1], boxes[end - 1][3]
-    return image[max(0, top) : bottom]
+    top = max(0, top)
+    return image[top:bottom], top
 
 
 # ---------------------------------------------------------------------------------------------
@@ -288,17 +290,20 @@ def _encode(lines: Sequence[str], charset) -> list:
 
 
 def _example(sample, charset, rng, max_lines):
-    """(ink (H, W), [ids per line]) of one paragraph, or a window of its lines."""
+    """(ink (H, W), [ids per line], line centres (rows; -1 without boxes)) of one paragraph, or
+    of a window of its lines."""
     image = sample.load()
-    lines = sample.lines
-    if max_lines and len(lines) > max_lines and sample.boxes is not None:
+    lines, boxes = sample.lines, sample.boxes
+    if max_lines and len(lines) > max_lines and boxes is not None:
         count = int(rng.integers(1, max_lines + 1))
         start = int(rng.integers(0, len(lines) - count + 1))
-        image = line_window(image, sample.boxes, start, count)
+        image, top = line_window(image, boxes, start, count)
         lines = lines[start : start + count]
+        boxes = [(x0, y0 - top, x1, y1 - top) for x0, y0, x1, y1 in boxes[start : start + count]]
     elif max_lines and len(lines) > max_lines:
         return None  # no boxes to cut a window by: wait for the curriculum to allow it
-    return prepare_paragraph(image), _encode(lines, charset)
+    centres = [(b[1] + b[3]) / 2 for b in boxes] if boxes is not None else [-1.0] * len(lines)
+    return prepare_paragraph(image), _encode(lines, charset), centres
 
 
 def _pad_batch(examples):
@@ -308,12 +313,14 @@ def _pad_batch(examples):
     longest = max(1, max(len(ids) for e in examples for ids in e[1]))
     images = np.zeros((len(examples), heights.max(), widths.max(), 1), np.float32)
     labels = np.full((len(examples), n_lines.max(), longest), -1, np.int32)
-    for k, (ink, ids) in enumerate(examples):
+    centres = np.full((len(examples), n_lines.max()), -1.0, np.float32)
+    for k, (ink, ids, rows) in enumerate(examples):
         images[k, : ink.shape[0], : ink.shape[1], 0] = ink
         for t, line in enumerate(ids):
             labels[k, t, : len(line)] = line
+        centres[k, : len(rows)] = rows
     x = {"image": images, "height": heights, "width": widths, "n_lines": n_lines}
-    return x, {"labels": labels, "n_lines": n_lines}
+    return x, {"labels": labels, "n_lines": n_lines, "line_centres": centres}
 
 
 def paragraph_batches(samples, charset, batch_size, curriculum=None, shuffle=True, seed=0,
@@ -351,7 +358,8 @@ def paragraph_dataset(samples, charset, batch_size=4, curriculum=None, shuffle=T
     """`tf.data.Dataset` of `(x, y)` for `ParagraphModel.fit/evaluate`.
 
     `x`: {"image": float32 (B, H, W, 1) ink, "height", "width", "n_lines": int32 (B,)};
-    `y`: {"labels": int32 (B, lines, L) padded with -1, "n_lines"}.
+    `y`: {"labels": int32 (B, lines, L) padded with -1, "n_lines", "line_centres": float32
+    (B, lines), each line's vertical centre in pixels, -1 where no box is known}.
     """
     import tensorflow as tf
 
@@ -365,7 +373,11 @@ def paragraph_dataset(samples, charset, batch_size=4, curriculum=None, shuffle=T
             "width": tf.TensorSpec((None,), i32),
             "n_lines": tf.TensorSpec((None,), i32),
         },
-        {"labels": tf.TensorSpec((None, None, None), i32), "n_lines": tf.TensorSpec((None,), i32)},
+        {
+            "labels": tf.TensorSpec((None, None, None), i32),
+            "n_lines": tf.TensorSpec((None,), i32),
+            "line_centres": tf.TensorSpec((None, None), tf.float32),
+        },
     )
     return tf.data.Dataset.from_generator(
         lambda: paragraph_batches(samples, charset, batch_size, curriculum, shuffle, seed, repeat, errors),

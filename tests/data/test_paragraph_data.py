@@ -98,8 +98,11 @@ def test_curriculum_gives_windows_of_consecutive_lines(written):
             assert any(
                 s.lines[i : i + len(lines)] == lines for s in samples for i in range(len(s.lines))
             )
-            # The window's image holds about its own lines only (40 px pitch).
+            # The window's image holds about its own lines only (40 px pitch), and each line's
+            # centre (for the attention's position loss) lies inside it, top to bottom.
             assert x["height"][k] < 40 * (len(lines) + 1.5)
+            centres = y["line_centres"][k, : y["n_lines"][k]]
+            assert np.all(np.diff(centres) > 10) and 0 < centres.min() and centres.max() < x["height"][k]
     assert len(seen) == 6
     curriculum.epoch = 1
     sizes = [y["n_lines"].max() for _, y in paragraph_batches(samples, charset, 6, curriculum, seed=0)]

@@ -128,3 +128,16 @@ def test_ctc_loss_is_finite_and_decreases_on_a_tiny_overfit():
     assert np.all(np.isfinite(history.history["loss"]))
     assert ctc[-1] < 0.5 * ctc[0], ctc[::5]
     assert history.history["stop_loss"][-1] < history.history["stop_loss"][0]
+
+
+def test_position_loss_rewards_attention_on_the_line_centre():
+    model = tiny()
+    # Window i of this model (stride 8, 2 rows) is centred at 8 * (i + 1) px.
+    centres = np.array([[16.0, 36.0, -1.0]], np.float32)  # rows 1, 3.5; the third unknown
+    right = np.zeros((1, 3, 6), np.float32)
+    right[0, 0, 1] = 1.0
+    right[0, 1, 3:5] = 0.5
+    right[0, 2, 0] = 1.0  # ignored: no centre
+    wrong = np.roll(right, 2, axis=2)
+    assert float(model._position_loss(centres, right)) < 0.8
+    assert float(model._position_loss(centres, wrong)) > 10.0
