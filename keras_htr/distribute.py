@@ -71,10 +71,10 @@ def is_chief(strategy=None) -> bool:
 
     strategy = strategy or tf.distribute.get_strategy()
     resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not getattr(strategy.extended, "_in_multi_worker_mode", lambda: False)():
+    if resolver is None:
         return True
     task_type, task_id = resolver.task_type, resolver.task_id
-    if task_type is None or task_type == "chief":
+    if task_type in (None, "chief"):
         return True
     has_chief = "chief" in resolver.cluster_spec().as_dict()
     return task_type == "worker" and task_id == 0 and not has_chief

@@ -13,7 +13,7 @@ import textwrap
 
 import pytest
 
-from keras_htr.distribute import make_strategy
+from keras_htr.distribute import is_chief, make_strategy
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +36,7 @@ _SCRIPT = textwrap.dedent(
     from keras_htr.ctc import required_frames
     from keras_htr.data.pipeline import pad_batch
     from keras_htr.data.preprocess import PreprocessConfig, preprocess_line
-    from keras_htr.distribute import make_strategy
+    from keras_htr.distribute import is_chief, make_strategy
     from keras_htr.models.line_model import LineModel
     from tiny_lines import TEXTS, TINY_CRNN, render_line
 
@@ -164,3 +164,24 @@ def test_train_command_refuses_multiworker_without_tf_config(tmp_path, monkeypat
     code = main(["train", "--train", str(data), "--out", str(tmp_path / "run"), "--strategy", "multiworker"])
     assert code == 2
     assert "TF_CONFIG" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "cluster, task, chief",
+    [
+        ({"worker": ["a:1", "b:1"]}, {"type": "worker", "index": 0}, True),
+        ({"worker": ["a:1", "b:1"]}, {"type": "worker", "index": 1}, False),
+        ({"chief": ["c:1"], "worker": ["a:1"]}, {"type": "worker", "index": 0}, False),
+        ({"chief": ["c:1"], "worker": ["a:1"]}, {"type": "chief", "index": 0}, True),
+    ],
+)
+def test_only_the_chief_writes_the_run(monkeypatch, cluster, task, chief):
+    """Which worker of a TF_CONFIG cluster writes to --out (the others to out/worker-<i>)."""
+    import types
+
+    import tensorflow as tf
+
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": task}))
+    resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+    assert is_chief(types.SimpleNamespace(cluster_resolver=resolver)) is chief
+    assert is_chief(tf.distribute.get_strategy()) is True  # no strategy: one process, it writes
