@@ -8,7 +8,8 @@ its error and the others are transcribed; the exit status is then 1. An OUTPUT a
 shards is refused unless --overwrite (which deletes them first).
 
 Other Beam pipeline options pass through, written as --name=value, e.g.
-`--direct_num_workers=2 --direct_running_mode=multi_threading` for the DirectRunner, or
+`--direct_num_workers=2 --direct_running_mode=multi_processing` for the DirectRunner (default:
+one worker per core, multi_threading: threads sharing one model), or
 `--project=P --region=R --temp_location=gs://... --extra_package=dist/htr_keras-0.1.0-py3-none-any.whl`
 for Dataflow (see the README's "Archive scale").
 """
@@ -54,6 +55,13 @@ def run(args: argparse.Namespace) -> int:
         return _error(f"Beam options are written --name=value; cannot tell what {loose[0]!r} belongs to")
     if args.runner == "DirectRunner":
         import logging
+
+        # One worker per core, threads sharing one model, unless the user chose otherwise.
+        given = {a.split("=", 1)[0] for a in beam_options}
+        if "--direct_num_workers" not in given:
+            beam_options.append("--direct_num_workers=0")
+        if "--direct_running_mode" not in given:
+            beam_options.append("--direct_running_mode=multi_threading")
 
         # Beam warns about optional Google Cloud clients and platform probes it cannot use on
         # this machine; the command's own summary and errors are what belongs on stderr.
