@@ -230,9 +230,9 @@ def main(argv=None) -> int:
         print(f"{name}: WER cut >= 25% {'met' if t['wer_cut>=0.25'] else 'MISSED'}, "
               f"CER no worse {'met' if t['cer_no_worse'] else 'MISSED'}")
     for i, r in enumerate(refs[:5]):
-        print(f"  ref    : {r}\n  greedy : {greedy[i]}")
+        print(f"  {'reference':<17}: {r}\n  {'greedy':<17}: {greedy[i]}")
         for name in modes:
-            print(f"  {name[:7]:<7}: {outputs[name][i]}")
+            print(f"  {name:<17}: {outputs[name][i]}")
     return 0
 
 

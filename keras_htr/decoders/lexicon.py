@@ -213,14 +213,17 @@ def open_vocabulary_lm(symbols, lexicon, char_lm, word_lm, oov_penalty):
         return p + spelled + penalty - partial, word
 
     def step(info, token):
-        char, word, prefix, spell, partial, spaced = info[:6]
+        char, word, prefix, spell, partial, spaced, _ = info
         symbol = char_token[token]
         s = 0.0
         if char_lm is not None:
             char, s = char_lm.score(char, token)
         if in_word[token]:
             prefix, spell = prefix + symbol, spell + s
-            ahead = lookahead(prefix, spell)
+            if char_lm is not None:  # the common case, inline
+                ahead = spell if prefix in prefixes or exempt(prefix) else spell + oov_penalty
+            else:
+                ahead = lookahead(prefix, spell)
             return char, word, prefix, spell, ahead, False, ahead - partial
         total = 0.0
         if prefix:
