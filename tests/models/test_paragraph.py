@@ -141,3 +141,33 @@ def test_position_loss_rewards_attention_on_the_line_centre():
     wrong = np.roll(right, 2, axis=2)
     assert float(model._position_loss(centres, right)) < 0.8
     assert float(model._position_loss(centres, wrong)) > 10.0
+
+
+def test_train_paragraph_command_checkpoints_and_resumes(tmp_path):
+    """`keras-htr train-paragraph` from a (tiny) line model: best/last/state after each epoch,
+    --resume continues at the next epoch, a finished run is not overwritten."""
+    import json
+
+    from keras_htr.cli.main import main
+    from keras_htr.data.preprocess import PreprocessConfig
+    from keras_htr.data.synthetic.paragraph import write_paragraphs
+
+    data = tmp_path / "data"
+    write_paragraphs(data, 2, seed=4, max_lines=2, degrade=False, progress=False)
+    line = LineModel(TINY_CRNN, Charset.from_texts(
+        t for f in data.glob("*.gt.txt") for t in f.read_text("utf-8").splitlines()
+    ), PreprocessConfig(height=16))
+    line.save(tmp_path / "line.keras")
+    run = tmp_path / "run"
+    common = ["--out", str(run), "--steps-per-epoch", "1", "--batch-size", "2", "--max-val", "1", "--quiet"]
+    assert main(["train-paragraph", "--train", str(data), "--val", str(data), "--init-from",
+                 str(tmp_path / "line.keras"), "--epochs", "1", "--curriculum", "1,2", *common]) == 0
+    state = json.loads((run / "state.json").read_text())
+    assert state["epoch"] == 1 and (run / "best.keras").is_file() and (run / "last.keras").is_file()
+    assert 0.0 <= state["history"]["val_cer"][0] and "val_line_accuracy" in state["history"]
+    assert main(["train-paragraph", "--train", str(data), "--val", str(data), "--epochs", "1",
+                 *common]) == 2  # refuses to overwrite a run
+    assert main(["train-paragraph", "--resume", "--epochs", "2", *common]) == 0
+    state = json.loads((run / "state.json").read_text())
+    assert state["epoch"] == 2 and len(state["history"]["loss"]) == 2
+    assert saved_model_kind(run / "last.keras") == PARAGRAPH_MODEL_NAME
