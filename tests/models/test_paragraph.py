@@ -116,6 +116,7 @@ def test_rejects_a_non_crnn_config():
         ParagraphModel(TINY_MDLSTM, CHARSET)
 
 
+@pytest.mark.slow
 def test_ctc_loss_is_finite_and_decreases_on_a_tiny_overfit():
     keras.utils.set_random_seed(0)
     model = tiny(max_lines=4)
@@ -143,6 +144,7 @@ def test_position_loss_rewards_attention_on_the_line_centre():
     assert float(model._position_loss(centres, wrong)) > 10.0
 
 
+@pytest.mark.slow
 def test_train_paragraph_command_checkpoints_and_resumes(tmp_path):
     """`keras-htr train-paragraph` from a (tiny) line model: best/last/state after each epoch,
     --resume continues at the next epoch, a finished run is not overwritten."""
