@@ -159,9 +159,6 @@ class LineModelHandler(ModelHandler):
         return self.model_path is not None and not self.model_path.endswith(".keras")
 
     def load_model(self):
-        import keras_htr.cli.main as cli_main
-
-        cli_main.quiet_tensorflow()  # workers: TensorFlow's start-up lines are noise here too
         if self.model_path is None:
             from keras_htr.transcriber import load_transcriber
 
