@@ -152,6 +152,11 @@ class LineModelHandler(ModelHandler):
             )
         super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size)
         self.model_path = None if model_path is None else os.fspath(model_path)
+        if self.model_path and os.path.isfile(self.model_path) and not self.model_path.endswith(".keras"):
+            raise ValueError(
+                f"Received an invalid value for argument `model_path`, expected a .keras file or "
+                f"a SavedModel version directory, got the file {self.model_path!r}"
+            )
         self.batch_size = batch_size
         self.beam = beam
 

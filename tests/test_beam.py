@@ -154,6 +154,8 @@ def test_handler_refuses_bad_arguments():
         LineModelHandler(batch_size=0)
     with pytest.raises(ValueError, match="min_batch_size, max_batch_size"):
         LineModelHandler(min_batch_size=64, max_batch_size=8)
+    with pytest.raises(ValueError, match="a .keras file or a SavedModel"):
+        LineModelHandler(str(ROOT / "saved_models" / "htr_line.tflite"))
 
 
 def test_rows_are_json_lines(batch_run):
