@@ -217,9 +217,8 @@ def estimate_line_pitch(gray: np.ndarray) -> float | None:
     corr = corr / corr[0]
     # The first clear peak after the central one: lines repeat every `pitch` rows.
     for lag in range(4, n // 2):
-        if corr[lag] > 0.15 and corr[lag] >= corr[lag - 1] and corr[lag] >= corr[lag + 1]:
-            if corr[lag] == max(corr[lag - 3 : lag + 4]):
-                return float(lag)
+        if corr[lag] > 0.15 and corr[lag] == max(corr[lag - 3 : lag + 4]):
+            return float(lag)
     return None
 
 
@@ -241,7 +240,7 @@ def rescale_to_pitch(gray: np.ndarray, pitch: float = LINE_PITCH) -> tuple[np.nd
         height = ink_height(gray)
         factor = 0.75 * pitch / height if height else 1.0
     h, w = gray.shape
-    size = (max(1, int(round(w * factor))), max(1, int(round(h * factor))))
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
     return np.asarray(Image.fromarray(gray).resize(size, Image.BILINEAR)), factor
 
 

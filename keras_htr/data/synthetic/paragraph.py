@@ -161,14 +161,14 @@ class ParagraphSynthesizer:
         layers = []
         for (line, x), base in zip(rendered, baselines):
             layer = np.zeros((height, width), np.float32)
-            top, left = int(round(base - line.baseline)), int(round(origin_x + x))
+            top, left = round(base - line.baseline), round(origin_x + x)
             h, w = line.ink.shape
             layer[top : top + h, left : left + w] = line.ink
             layers.append(layer)
         scale = TARGET_X_HEIGHT / xh * rng.uniform(0.9, 1.1)
         scale = min(scale, MAX_WIDTH / width)
         angle = rng.normal(0, 0.6)  # degrees: slight skew of the whole block
-        size = (max(8, int(round(width * scale))), max(8, int(round(height * scale))))
+        size = (max(8, round(width * scale)), max(8, round(height * scale)))
         ink = np.zeros(size[::-1], np.float32)
         boxes = []
         for layer in layers:
@@ -239,7 +239,7 @@ def write_paragraphs(
             raise ValueError(
                 f"Received an invalid value for argument `{name}`, expected an int >= {low}, got {value!r}"
             )
-    config = dict(split=split, seed=seed, min_lines=min_lines, max_lines=max_lines, degrade=degrade)
+    config = {"split": split, "seed": seed, "min_lines": min_lines, "max_lines": max_lines, "degrade": degrade}
     ParagraphSynthesizer(**config)  # check the arguments here, not in a worker
     out = pathlib.Path(os.fspath(out_dir))
     out.mkdir(parents=True, exist_ok=True)
