@@ -111,6 +111,7 @@ TUNE_GRID = {
     "lexicon": list(itertools.product((1.5, 2.0, 2.5), (-1.0, 0.0), (-1.0, -2.0, -4.0))),
     "word": list(itertools.product((0.5, 1.0, 1.5, 2.0), (-1.0, 0.0, 1.0, 2.0), (-1.0, -2.0))),
 }
+TUNE_GRID["word+char"] = TUNE_GRID["word"]
 
 
 def tune(transcriber, modes, args) -> dict:

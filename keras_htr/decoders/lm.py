@@ -40,13 +40,15 @@ SHIPPED_LMS = ("en",)
 #: text (TUNE_TEXTS) written by *training* designs, never on the test writers or text.
 DEFAULT_ALPHA = 2.0
 DEFAULT_BETA = -1.0
-#: (alpha, beta, oov_penalty) per decoding mode: a character model alone, with a lexicon, or a
-#: word model (see `LMDecoder`). Chosen on the same tuning lines as DEFAULT_ALPHA, with the
-#: shipped character model and lexicon, and for "word" a wordfreq word bigram with it.
+#: (alpha, beta, oov_penalty) per decoding mode (`LMDecoder.mode`): a character model alone,
+#: with a lexicon, a word model alone or with a character model. Chosen by `benchmarks/lm.py
+#: --tune` on the same tuning lines as DEFAULT_ALPHA, with the shipped character model and
+#: lexicon, and a word bigram built from wordfreq (`scripts/build_english_lm.py --unit word`).
 DEFAULT_WEIGHTS = {
     "char": (DEFAULT_ALPHA, DEFAULT_BETA, 0.0),
-    "lexicon": (1.5, DEFAULT_BETA, -2.0),
-    "word": (1.0, 1.0, -2.0),
+    "lexicon": (1.5, 0.0, -2.0),
+    "word": (2.0, 0.0, -2.0),
+    "word+char": (1.5, 2.0, -1.0),
 }
 
 
@@ -196,7 +198,8 @@ def _kenlm(kenlm, model: LanguageModel, tokens):
 class LMDecoder:
     """CTC prefix beam search with n-gram language models and an optional lexicon.
 
-    Three ways to decode, chosen by what is given:
+    Three ways to decode, chosen by what is given (`mode`: "char", "lexicon", "word" or
+    "word+char"):
 
     * a character model alone (the shipped `"en"`): open vocabulary, the fast path (KenLM in
       C++);
@@ -245,7 +248,10 @@ class LMDecoder:
         models = _load_models(lm)
         self.lm = models.get("char") or models["word"]  # the character model when there is one
         self.word_lm = models.get("word")
-        self.mode = "word" if self.word_lm else ("lexicon" if lexicon is not None else "char")
+        if self.word_lm is not None:
+            self.mode = "word+char" if "char" in models else "word"
+        else:
+            self.mode = "lexicon" if lexicon is not None else "char"
         defaults = DEFAULT_WEIGHTS[self.mode]
         alpha = defaults[0] if alpha is None else alpha
         beta = defaults[1] if beta is None else beta

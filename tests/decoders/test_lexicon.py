@@ -72,9 +72,9 @@ def test_words_outside_the_lexicon_stay_readable_unless_it_is_closed(models):
 
 def test_a_word_model_reads_words_in_their_context(models):
     char, words, _ = models
-    for lm in (words, (words, char)):
+    for lm, mode in ((words, "word"), ((words, char), "word+char")):
         decoder = LMDecoder(lm, CHARSET, alpha=1.0, beta=0.0)
-        assert decoder.mode == "word"
+        assert decoder.mode == mode
         torn = {4: {"b": 0.5, "t": 0.5}}  # "ca?" is "cab" after "the" and "cat" after "a"
         assert read(decoder, *spell("the cab", {6: {"b": 0.5, "t": 0.5}})) == "the cab"
         assert read(decoder, *spell("a cat", torn)) == "a cat"
