@@ -29,7 +29,7 @@ from keras_htr.decoders.lexicon import (
     open_vocabulary_lm,
     word_dictionary,
 )
-from keras_htr.decoders.ngram import MAX_ORDER, SPACE_TOKEN, LMFileError, read_header
+from keras_htr.decoders.ngram import MAX_ORDER, LMFileError, read_header
 
 #: Environment variable naming the file `--lm en` loads instead of the shipped English model.
 LM_ENV = "KERAS_HTR_LM"
@@ -289,7 +289,7 @@ class LMDecoder:
                 "Received an invalid value for argument `charset`, expected an alphabet with a "
                 f"space (the word separator), got {charset!r}"
             )
-        decoder, dictionary, kenlm = _require_flashlight()
+        decoder, _, kenlm = _require_flashlight()
         self.charset = charset
         self.alpha, self.beta, self.oov_penalty = float(alpha), float(beta), float(oov_penalty)
         # A model without capitals (like the shipped one) reads letters of either case: the
