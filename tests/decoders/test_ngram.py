@@ -89,7 +89,11 @@ def test_files_round_trip_and_bad_files_are_named(tmp_path):
         assert f.readline().strip() == "\\data\\"
     header = read_header(path)
     assert header["order"] == 3 and header["unit"] == "char" and "<sp>" in header["vocabulary"]
-    assert read_header(write_lm(estimate_arpa(CORPUS, 2, "word"), tmp_path / "w.arpa"))["unit"] == "word"
+    words = read_header(write_lm(estimate_arpa(["the end.", "the (end)"] * 2, 2, "word"), tmp_path / "w.arpa"))
+    assert words["unit"] == "word"
+    # punctuation marks are words of their own, so "end." and "end" are one word to the model
+    assert set(words["vocabulary"]) == {"<unk>", "<s>", "</s>", "the", "end", ".", "(", ")"}
+    assert words["unigrams"]["end"] > words["unigrams"]["("]  # log10, Kneser-Ney continuation
 
     (tmp_path / "notes.txt").write_text("hello\nworld\n")
     (tmp_path / "cut.arpa").write_text("\\data\\\nngram 1=5\n\n\\1-grams:\n-1\ta\n")
