@@ -169,6 +169,9 @@ def open_vocabulary_lm(symbols, lexicon, char_lm, word_lm, oov_penalty):
             return state, total
 
     word_model, word_ids, unigrams = word_lm if word_lm is not None else (None, {}, {})
+    # -inf (a closed vocabulary) as a finite wall: the lookahead is subtracted when a word ends,
+    # and -inf - -inf is nan
+    oov_penalty = max(oov_penalty, -1e4)
     if lexicon is None:
         lexicon = frozenset(w for w in word_ids if all(map(is_word_char, w)))
     prefixes = {w[:k] for w in lexicon for k in range(1, len(w) + 1)}
