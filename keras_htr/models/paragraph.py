@@ -130,11 +130,16 @@ class ParagraphModel(keras.Model):
             act = keras.layers.LeakyReLU(negative_slope=0.01, name=f"conv{i}_act")
             pooling = keras.layers.MaxPooling2D(pool, padding="same", name=f"conv{i}_pool") if pool != (1, 1) else None
             self.conv_blocks.append((drop, conv, bn, act, pooling, tuple(pool)))
+        # Bidirectional copies the LSTM it wraps by serialising it; inside `load_model`'s
+        # object-sharing scope (keyed by `id()`) a collected LSTM's address reused by the next
+        # one made loads fail or share a layer. Keep every wrapped LSTM alive while building
+        # (see `keras_htr.models.crnn`).
+        wrapped = [keras.layers.LSTM(crnn.lstm_units, return_sequences=True)
+                   for _ in range(crnn.lstm_layers)]
         self.blstms = [
             (Dropout(crnn.dropout, name=f"blstm{i}_dropout") if crnn.dropout else None,
-             keras.layers.Bidirectional(keras.layers.LSTM(crnn.lstm_units, return_sequences=True),
-                                        name=f"blstm{i}"))
-            for i in range(crnn.lstm_layers)
+             keras.layers.Bidirectional(lstm, name=f"blstm{i}"))
+            for i, lstm in enumerate(wrapped)
         ]
         self.logits_dropout = Dropout(crnn.dropout, name="logits_dropout") if crnn.dropout else None
         self.logits_layer = keras.layers.Dense(charset.num_classes, name="logits")
