@@ -2,7 +2,8 @@
 
 - `load_model(path)`: the Keras model (a `LineModel`) saved at `path`, like
   `keras.models.load_model`, with keras-htr's classes registered; `path=None` is the shipped model.
-- `load_transcriber(path)`: a `Transcriber` that turns images or files into `Transcription`s.
+- `load_transcriber(path)`: a `Transcriber` that turns images or files into `Transcription`s
+  (for a paragraph model's file, a `ParagraphTranscriber` giving `ParagraphTranscription`s).
 """
 
 __version__ = "0.1.0"
@@ -18,7 +19,10 @@ def load_model(path=None):
 
 
 def load_transcriber(path=None):
-    """A `Transcriber` ready to `.transcribe(images_or_paths)`; `path=None` is the shipped model."""
+    """A `Transcriber` ready to `.transcribe(images_or_paths)`; `path=None` is the shipped model.
+
+    The file says which kind of model it holds: a paragraph model gives a `ParagraphTranscriber`.
+    """
     from keras_htr.transcriber import load_transcriber as _load
 
     return _load(path)

@@ -292,8 +292,20 @@ def load_line_model(path=None):
     return model
 
 
-def load_transcriber(path=None) -> Transcriber:
-    """A `Transcriber` for the `.keras` model at `path`; None is the shipped model."""
+def load_transcriber(path=None):
+    """A `Transcriber` for the `.keras` model at `path`; None is the shipped model.
+
+    A file holding a paragraph model (`keras_htr>ParagraphModel`, read from the file before
+    loading) gives a `keras_htr.paragraph_transcriber.ParagraphTranscriber` instead.
+    """
+    from keras_htr.models.line_model import saved_model_kind
+    from keras_htr.models.paragraph import PARAGRAPH_MODEL_NAME
+
+    model_path = Path(path) if path is not None else default_model_path()
+    if model_path.is_file() and saved_model_kind(model_path) == PARAGRAPH_MODEL_NAME:
+        from keras_htr.paragraph_transcriber import load_paragraph_transcriber
+
+        return load_paragraph_transcriber(model_path)
     return Transcriber(load_line_model(path))
 
 
