@@ -10,8 +10,8 @@ attention-map picture of a result.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 
@@ -42,7 +42,7 @@ def _percentile(values, q: float):
 
 
 def _ink(gray):
-    """uint8 (H, W) -> float32 ink (paper 0, ink 1), as `keras_htr.data.paragraph.prepare_paragraph`."""
+    """uint8 (H, W) -> float32 ink (paper 0, ink 1), as `data.paragraph.prepare_paragraph`."""
     import tensorflow as tf
 
     ink = 255.0 - tf.cast(gray, tf.float32)
@@ -203,10 +203,11 @@ class ParagraphTranscriber:
             images_or_paths = [images_or_paths]
         items = list(images_or_paths)
         sources = [source_name(item, i) for i, item in enumerate(items)]
-        results: list[Optional[ParagraphTranscription]] = [None] * len(items)
+        results: list[ParagraphTranscription | None] = [None] * len(items)
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(items), disable=not progress, unit="image", desc="transcribe", leave=False)
+        bar = tqdm(total=len(items), disable=not progress, unit="image", desc="transcribe",
+                   leave=False)
         loaded = {}
         for i, (item, source) in enumerate(zip(items, sources)):
             gray, ink, factor, has_ink, error = self._load(item, source)
@@ -267,7 +268,9 @@ class ParagraphTranscriber:
             y_top, y_bottom = max(0.0, top / factor), min(float(height), bottom / factor)
             band = ink[int(top) : int(np.ceil(bottom))]
             cols = np.nonzero(band.max(0) > 0.5)[0] if band.size else np.array([], int)
-            x_start, x_end = (cols[0] / factor, (cols[-1] + 1) / factor) if cols.size else (0.0, width)
+            x_start, x_end = (0.0, width)
+            if cols.size:
+                x_start, x_end = cols[0] / factor, (cols[-1] + 1) / factor
             lines.append(LineResult(
                 texts[t], float(scores[t]), round(y_top, 1), round(y_bottom, 1),
                 round((y_top + y_bottom) / 2, 1), round(float(x_start), 1),
@@ -329,7 +332,9 @@ def load_paragraph_model(path):
 
     kind = saved_model_kind(path)
     if kind != PARAGRAPH_MODEL_NAME:
-        raise ValueError(f"{path} holds a {kind}, not a keras-htr paragraph model ({PARAGRAPH_MODEL_NAME})")
+        raise ValueError(
+            f"{path} holds a {kind}, not a keras-htr paragraph model ({PARAGRAPH_MODEL_NAME})"
+        )
     model = keras.models.load_model(path, compile=False)
     if not isinstance(model, ParagraphModel):
         raise ValueError(f"{path}: expected a keras-htr ParagraphModel, got {type(model).__name__}")
@@ -355,10 +360,13 @@ def page_xml(result: ParagraphTranscription, image_filename: str) -> str:
     import xml.etree.ElementTree as ET
 
     if not result.ok:
-        raise ValueError(f"Received an invalid value for argument `result`, expected a result without error, got {result.error!r}")
+        raise ValueError(
+            f"Received an invalid value for argument `result`, expected a result without "
+            f"error, got {result.error!r}"
+        )
 
     def points(x0, y0, x1, y1):
-        x0, y0, x1, y1 = (int(round(v)) for v in (x0, y0, x1, y1))
+        x0, y0, x1, y1 = (round(v) for v in (x0, y0, x1, y1))
         return f"{x0},{y0} {x1},{y0} {x1},{y1} {x0},{y1}"
 
     def text_equiv(parent, text):
@@ -419,6 +427,48 @@ def write_attention_map(gray: np.ndarray, result: ParagraphTranscription, path) 
     return path
 
 
+
+
+def write_outputs(results, page_dir=None, attention_dir=None) -> tuple[list, list]:
+    """Writes, for each result of an image file, `<page_dir>/<stem>.xml` (PAGE XML) and/or
+    `<attention_dir>/<stem>.attention.png`. An existing file is not overwritten: that image's
+    result becomes an error naming it, and the other images are still written.
+
+    Returns:
+        (results, page paths): the results (failed writes turned into errors) and, per result,
+        the PAGE XML file written (None if none).
+    """
+    import dataclasses
+
+    from keras_htr.data.preprocess import load_image
+
+    results = list(results)
+    pages: list = [None] * len(results)
+    for folder in (page_dir, attention_dir):
+        if folder is not None:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+    for k, result in enumerate(results):
+        if not result.ok:
+            continue
+        stem = Path(result.source).stem
+        try:
+            if page_dir is not None:
+                target = Path(page_dir) / f"{stem}.xml"
+                with open(target, "x", encoding="utf-8") as f:  # "x": never overwrite
+                    f.write(page_xml(result, Path(result.source).name))
+                pages[k] = str(target)
+            if attention_dir is not None:
+                target = Path(attention_dir) / f"{stem}.attention.png"
+                if target.exists():
+                    raise FileExistsError(f"{target} exists")
+                write_attention_map(load_image(result.source), result, target)
+        except (OSError, ValueError) as e:
+            results[k] = dataclasses.replace(
+                result, error=f"{result.source}: cannot write output ({e})"
+            )
+    return results, pages
+
+
 __all__ = [
     "MAX_BLOCK_PIXELS",
     "ParagraphTranscriber",
@@ -429,4 +479,5 @@ __all__ = [
     "page_xml",
     "prepare_block",
     "write_attention_map",
+    "write_outputs",
 ]
