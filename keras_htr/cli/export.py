@@ -4,6 +4,10 @@ With --format savedmodel, --out is the model's base path for TF Serving and the 
 written to PATH/VERSION (e.g. saved_models/htr_line/1); its serving_default signature takes
 image_bytes and returns text, score and error. With --format tflite, --out is the .tflite file;
 its charset and preprocessing go to PATH.json beside it.
+
+A paragraph model (the model file says which kind it holds) exports as a SavedModel whose
+serving_default takes image_bytes and returns text, lines, n_lines, line_scores, line_y,
+truncated and error; it has no TFLite export (`keras_htr.export.paragraph` says why).
 """
 
 from __future__ import annotations
@@ -41,6 +45,26 @@ def _size(path: str) -> int:
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 
 
+def _export_paragraph(args: argparse.Namespace, prog: str) -> int:
+    from keras_htr.export.paragraph import export_paragraph_savedmodel
+    from keras_htr.paragraph_transcriber import load_paragraph_model
+
+    if args.format != "savedmodel":
+        print(f"{prog}: error: a paragraph model exports to --format savedmodel only (its "
+              f"attention loop does not convert to TFLite builtin ops)", file=sys.stderr)
+        return 2
+    model = load_paragraph_model(args.model)
+    try:
+        written = export_paragraph_savedmodel(
+            model, args.out, version=args.version, overwrite=args.overwrite
+        )
+    except FileExistsError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 1
+    print(f"wrote {written} ({_size(written) / 1e6:.2f} MB)")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     prog = "keras-htr export"
     if args.format == "savedmodel" and args.quantize != "none":
@@ -56,6 +80,10 @@ def run(args: argparse.Namespace) -> int:
     from keras_htr.transcriber import load_line_model
 
     try:
+        from keras_htr.export.paragraph import is_paragraph_model_file
+
+        if is_paragraph_model_file(args.model):
+            return _export_paragraph(args, prog)
         model = load_line_model(args.model)
     except (FileNotFoundError, ValueError, OSError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)

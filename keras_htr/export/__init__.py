@@ -1,6 +1,8 @@
 """Export to SavedModel (TF Serving) and TFLite, and clients for the exported models.
 
 - `export_savedmodel(model, base_path, version)`: TF Serving layout, image bytes in, text out.
+- `export_paragraph_savedmodel(model, base_path, version)`: a paragraph model, image bytes in,
+  lines out.
 - `export_tflite(model, path, quantize)`: LiteRT, builtin ops only; run with `TFLiteTranscriber`.
 - `keras_htr.export.serving.ServingClient`: transcribe with a model behind TF Serving (REST or gRPC).
 
@@ -14,6 +16,7 @@ import importlib
 _EXPORTS = {
     "export_savedmodel": "keras_htr.export.savedmodel",
     "export_tflite": "keras_htr.export.tflite",
+    "export_paragraph_savedmodel": "keras_htr.export.paragraph",
     "TFLiteTranscriber": "keras_htr.export.tflite",
     "ServingClient": "keras_htr.export.serving",
     "ServingError": "keras_htr.export.serving",
