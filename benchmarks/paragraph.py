@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="a paragraph model (.keras)")
-    parser.add_argument("--line-model", default=str(ROOT / "keras_htr" / "shipped" / "htr_line.keras"),
+    parser.add_argument("--line-model",
+                        default=str(ROOT / "keras_htr" / "shipped" / "htr_line.keras"),
                         help="a line model (.keras) (default: the shipped one)")
     parser.add_argument("--data", default="/work/data/para/test",
                         help="paragraphs with line boxes (default /work/data/para/test)")
@@ -45,8 +46,10 @@ def cut_lines(sample, margin: int) -> list:
     """The paragraph's lines cut with their true boxes (uint8 gray crops)."""
     image = sample.load()
     h, w = image.shape
-    return [image[max(0, y0 - margin) : min(h, y1 + margin), max(0, x0 - margin) : min(w, x1 + margin)]
-            for x0, y0, x1, y1 in sample.boxes]
+    return [
+        image[max(0, y0 - margin) : min(h, y1 + margin), max(0, x0 - margin) : min(w, x1 + margin)]
+        for x0, y0, x1, y1 in sample.boxes
+    ]
 
 
 def timed(transcribe, items):
@@ -121,7 +124,8 @@ def main(argv=None) -> int:
           f"{pct(figures['line_model_cer'])} | {pct(figures['line_model_wer'])} | "
           f"{figures['line_model_lines_per_s']:.1f} |")
     ratio = figures["cer_ratio"]
-    print(f"\nCER ratio paragraph / line: {'n/a' if ratio is None else f'{ratio:.2f}x'} (target <= 1.2x)")
+    ratio = "n/a" if ratio is None else f"{ratio:.2f}x"
+    print(f"\nCER ratio paragraph / line: {ratio} (target <= 1.2x)")
     print(f"right number of lines: {pct(figures['right_line_count'])} (target >= 95%); "
           f"truncated at the cap: {figures['truncated']}")
     print(f"paragraph model CER line by line, on the paragraphs with the right line count: "
