@@ -17,9 +17,12 @@ Signature `serving_default`: `image_bytes` string (N,) ->
 - `truncated` bool (N,): the model read `max_lines` lines without deciding the block ended;
 - `error` string (N,): "" when the element was read.
 
-No TFLite export: with builtin ops only (batch 1), the converter refuses the model's `Cumprod`
-(the end-of-paragraph count), the dynamic row slices that build the attention windows and the
-attention loop's tensor lists of unknown element shape. Those would need the model rewritten.
+No TFLite export: with builtin ops only (batch 1, variables frozen, as `export.tflite` does), the
+converter refuses the model's `Cumprod` (the end-of-paragraph count), strided slices with
+dynamic bounds (the attention's row windows, the feature masks) and the attention loop's
+TensorArrays (`TensorListReserve` of unknown element shape). Replacing them (cumsum, `tf.slice`,
+element shapes) was tried: the slices and tensor lists still failed, so it needs the model's
+graph rewritten, not done here.
 """
 
 from __future__ import annotations
