@@ -38,6 +38,8 @@ def parse_args(argv=None):
                         help="paragraphs with line boxes (default /work/data/para/test)")
     parser.add_argument("--limit", type=int, default=None, help="first N paragraphs (by name)")
     parser.add_argument("--margin", type=int, default=4, help="px added around each true box")
+    parser.add_argument("--no-rescale", action="store_true",
+                        help="read paragraphs at their own scale (no scaling to a 40-px pitch)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     return parser.parse_args(argv)
 
@@ -64,7 +66,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from keras_htr.data.paragraph import read_paragraphs
     from keras_htr.metrics import ErrorCounts
-    from keras_htr.paragraph_transcriber import load_paragraph_transcriber
+    from keras_htr.paragraph_transcriber import ParagraphTranscriber, load_paragraph_model
     from keras_htr.transcriber import Transcriber, load_line_model
 
     samples, errors = read_paragraphs(args.data)
@@ -74,7 +76,8 @@ def main(argv=None) -> int:
     if not samples:
         print(f"no paragraphs with line boxes in {args.data}", file=sys.stderr)
         return 2
-    paragraph = load_paragraph_transcriber(args.model)
+    paragraph = ParagraphTranscriber(load_paragraph_model(args.model),
+                                     pitch=None if args.no_rescale else 40)
     line = Transcriber(load_line_model(args.line_model))
 
     images = [s.load() for s in samples]

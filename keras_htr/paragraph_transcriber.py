@@ -77,12 +77,12 @@ def _line_pitch(ink):
     return tf.cond(usable, measure, lambda: tf.constant(-1.0))
 
 
-def prepare_block(gray, pitch: float = LINE_PITCH):
+def prepare_block(gray, pitch: float | None = LINE_PITCH):
     """A paragraph image as the model reads it.
 
     Args:
         gray: uint8 (H, W), dark ink on light paper.
-        pitch: line pitch the model was trained at (pixels).
+        pitch: line pitch the model was trained at (pixels); None keeps the image's scale.
 
     Returns:
         (ink float32 (h, w) scaled so lines are `pitch` px apart (a single line: its ink
@@ -92,9 +92,11 @@ def prepare_block(gray, pitch: float = LINE_PITCH):
 
     gray = tf.convert_to_tensor(gray, tf.uint8)
     ink = _ink(gray)
-    measured = _line_pitch(ink)
     rows = tf.where(tf.reduce_max(ink, axis=1) > 0.5)[:, 0]
     has_ink = tf.size(rows) > 0
+    if pitch is None:
+        return ink, tf.constant(1.0), has_ink
+    measured = _line_pitch(ink)
     height = tf.cond(has_ink, lambda: tf.cast(rows[-1] - rows[0] + 1, tf.float32), lambda: 0.0)
     factor = tf.where(
         measured > 0, pitch / tf.maximum(measured, 1.0),
@@ -115,6 +117,8 @@ class ParagraphTranscriber:
 
     Args:
         model: a `ParagraphModel`.
+        pitch: the line pitch (pixels) images are scaled to; None reads them at their own
+            scale (for images already at the model's scale). Defaults to `LINE_PITCH` (40).
 
     Example:
 
@@ -122,7 +126,7 @@ class ParagraphTranscriber:
     >>> print(transcriber.transcribe(["block.png"])[0].text)                # doctest: +SKIP
     """
 
-    def __init__(self, model):
+    def __init__(self, model, pitch: float | None = LINE_PITCH):
         import tensorflow as tf
 
         for attribute in ("read_paragraph", "charset", "max_lines"):
@@ -134,7 +138,8 @@ class ParagraphTranscriber:
         self.model = model
         self.charset = model.charset
         self._prepare = tf.function(
-            prepare_block, input_signature=[tf.TensorSpec([None, None], tf.uint8)]
+            lambda gray: prepare_block(gray, pitch),
+            input_signature=[tf.TensorSpec([None, None], tf.uint8)],
         )
         self._read = tf.function(
             lambda inputs: model(inputs, training=False), reduce_retracing=True

@@ -217,3 +217,10 @@ def test_paragraph_only_options_and_init_from_refuse_the_other_kind(tmp_path, ca
     err = capsys.readouterr().err
     assert "para.keras holds a keras_htr>ParagraphModel, not a keras-htr line model" in err
     assert not (tmp_path / "run" / "state.json").exists()
+
+
+def test_pitch_none_reads_the_image_at_its_own_scale(fixed):
+    gray = paragraph_image(LINES, pitch=30)  # 98 rows: feature rows 0..12
+    [result] = ParagraphTranscriber(fixed, pitch=None).transcribe([gray])
+    # No scaling: row r reads image rows 8r..8r+16 (scaled by 4/3, it would be 6r..6r+12).
+    assert [line.y_top for line in result.lines] == pytest.approx([8 * r for r in FixedRows.rows], abs=0.2)
