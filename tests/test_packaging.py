@@ -51,6 +51,7 @@ def test_wheel_holds_the_shipped_model_and_no_tests(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert "keras_htr/shipped/htr_line.keras" in names
     assert "keras_htr/shipped/lm/en.arpa.gz" in names  # `--lm en` works from a wheel too
+    assert "keras_htr/shipped/lm/en.lexicon.txt.gz" in names  # so does `--lexicon en`
     assert SHIPPED_MODEL.relative_to(REPO).as_posix() == "keras_htr/shipped/htr_line.keras"
     assert not [n for n in names if n.startswith(("tests/", "scripts/", "saved_models/"))]
     assert wheel.name.startswith("htr_keras-")  # the distribution name (keras-htr is taken on PyPI)
