@@ -6,7 +6,8 @@ word per line, most frequent first.
 Source: `wordfreq`'s English list only (word frequencies, no running text). Sentences are drawn
 from it (80% of words by frequency, 20% uniformly among the 50,000 most frequent, so rare words
 are spelled too), with the shapes text takes on a line: commas, full stops, question marks,
-numbers, brackets. The text is lower-cased: a model without capitals is applied to letters of
+numbers, brackets, and lines of figures (times, dates, amounts, signed and grouped numbers, so
+that the model does not take the punctuation out of "16:50" or "-5153"). The text is lower-cased: a model without capitals is applied to letters of
 either case (`LMDecoder` folds the case of the optical model's output before the search and
 restores it after), so the statistics of "the" and "THE" are not split. A character 6-gram is
 estimated on them (`keras_htr.decoders.ngram.estimate_arpa`).
@@ -55,6 +56,32 @@ def english_words(size: int = VOCABULARY):
     return words, freqs / freqs.sum()
 
 
+def number(rng) -> str:
+    """A figure as lines write them: a time, a date, an amount, a signed or grouped number.
+    Without these the model learns that digits follow digits only, and `--lm en` would read
+    "16:50" as "1650"."""
+    d = lambda lo, hi: int(rng.integers(lo, hi))  # noqa: E731
+    z = lambda lo, hi: f"{d(lo, hi):0{d(1, 3)}d}"  # noqa: E731  (zero-padded or not: 03 or 3)
+    shapes = (
+        lambda: f"{d(0, 24)}:{d(0, 60):02d}",
+        lambda: f"{z(1, 32)}/{z(1, 13)}/{d(1800, 2030)}",
+        lambda: f"{z(1, 32)}.{z(1, 13)}.{d(1800, 2030)}",
+        lambda: f"{z(1, 32)}-{z(1, 13)}-{d(1800, 2030)}",
+        lambda: f"{d(1800, 2030)}-{d(1, 13):02d}-{d(1, 32):02d}",
+        lambda: f"{d(0, 10000)}.{d(0, 100):02d}",
+        lambda: f"{d(0, 1000)},{d(0, 100):02d}",
+        lambda: f"{d(1, 1000)},{d(0, 1000):03d}",
+        lambda: f"-{d(0, 100000)}",
+        lambda: f"+{d(0, 1000)}",
+        lambda: f"{d(0, 100)}%",
+        lambda: f"${d(0, 10000)}",
+        lambda: f"no. {d(1, 1000)}",
+        lambda: f"({d(1, 100)})",
+        lambda: str(d(0, 10 ** int(rng.integers(1, 8)))),
+    )
+    return shapes[int(rng.integers(len(shapes)))]()
+
+
 def sentences(n: int, seed: int = 0):
     """`n` pseudo-sentences in the shapes of written English lines (see the module doc)."""
     rng = np.random.default_rng(seed)
@@ -65,10 +92,16 @@ def sentences(n: int, seed: int = 0):
         uniform = rng.integers(0, len(words), size=k)
         picks = np.where(rng.random(k) < 0.8, by_freq, uniform)
         tokens = [words[i] for i in picks]
+        if rng.random() < 0.05:  # a line of figures: dates, times, amounts, references
+            tokens = [number(rng) for _ in range(int(rng.integers(1, 5)))]
+            yield " ".join(tokens)
+            continue
         for i in range(k):
             r = rng.random()
             if r < 0.02:
                 tokens[i] = str(int(10 ** rng.uniform(0, 4)))
+            elif r < 0.035:
+                tokens[i] = number(rng)
             elif r < 0.03:
                 tokens[i] = f"({tokens[i]})"
             if rng.random() < 0.07 and i < k - 1:
