@@ -34,3 +34,34 @@ def write_lines(folder, texts):
         Image.fromarray(render_line(text)).save(folder / f"line{i}.png")
         (folder / f"line{i}.gt.txt").write_text(text + "\n", encoding="utf-8")
     return folder
+
+
+def reuse_addresses_of_collected_lstms(monkeypatch):
+    """Makes Keras' serialisation see CPython's worst-case allocator: an LSTM gets the `id()` of
+    any collected LSTM at once. Keras' object-sharing scope (active in `load_model`) tells
+    objects apart by `id()`, so a model whose wrapped LSTMs are collected while it is wired
+    fails to load or shares a layer under this."""
+    import builtins
+    import gc
+    import weakref
+
+    import keras
+    from keras.src.saving import serialization_lib
+
+    slots = []  # weak references; a dead one is a free "address"
+
+    def reusing_id(obj):
+        if not isinstance(obj, keras.layers.LSTM):
+            return builtins.id(obj)
+        gc.collect()
+        for k, ref in enumerate(slots):
+            if ref() is obj:
+                return 1000 + k
+        for k, ref in enumerate(slots):
+            if ref() is None:
+                slots[k] = weakref.ref(obj)
+                return 1000 + k
+        slots.append(weakref.ref(obj))
+        return 1000 + len(slots) - 1
+
+    monkeypatch.setattr(serialization_lib, "id", reusing_id, raising=False)

@@ -103,8 +103,6 @@ def test_config_round_trip_rebuilds_same_architecture(charset, tiny_mdlstm):
     assert [w.shape for w in again.weights] == [w.shape for w in model.weights]
 
 
-builtins_id = id  # the real one, while a test replaces Keras' view of it
-
 
 def test_reload_survives_address_reuse_of_wrapped_lstms(charset, tiny_crnn, tmp_path, monkeypatch):
     """Loading a CRNN must not mistake one BLSTM's LSTM for another's.
@@ -116,36 +114,18 @@ def test_reload_survives_address_reuse_of_wrapped_lstms(charset, tiny_crnn, tmp_
     failure is certain unless every wrapped LSTM stays alive while the model is wired.
     """
     import dataclasses
-    import gc
-    import weakref
 
-    from keras.src.saving import serialization_lib
-
-    slots = []  # weak references; a dead one is a free "address"
-
-    def reusing_id(obj):
-        if not isinstance(obj, keras.layers.LSTM):
-            return builtins_id(obj)
-        gc.collect()
-        for k, ref in enumerate(slots):
-            if ref() is obj:
-                return 1000 + k
-        for k, ref in enumerate(slots):
-            if ref() is None:
-                slots[k] = weakref.ref(obj)
-                return 1000 + k
-        slots.append(weakref.ref(obj))
-        return 1000 + len(slots) - 1
+    from tiny_lines import reuse_addresses_of_collected_lstms
 
     config = dataclasses.replace(tiny_crnn, crnn=dataclasses.replace(tiny_crnn.crnn, lstm_layers=3))
     model = build_model(config, charset, PreprocessConfig(height=32))
     path = tmp_path / "m.keras"
     model.save(path)
-    monkeypatch.setattr(serialization_lib, "id", reusing_id, raising=False)
+    reuse_addresses_of_collected_lstms(monkeypatch)
     again = keras.models.load_model(path, compile=False)
     wrappers = [layer for layer in again.layers if layer.name.startswith("blstm")]
     inner = [x for w in wrappers for x in (w.forward_layer, w.backward_layer)]
-    assert len({builtins_id(x) for x in inner}) == 2 * len(wrappers)
+    assert len({id(x) for x in inner}) == 2 * len(wrappers)
     assert [(w.forward_layer.go_backwards, w.backward_layer.go_backwards) for w in wrappers] == [
         (False, True)
     ] * len(wrappers)

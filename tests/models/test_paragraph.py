@@ -183,38 +183,19 @@ def test_reload_survives_address_reuse_of_wrapped_lstms(tmp_path, monkeypatch):
     collected LSTM at once (the allocator's worst case), so the load fails or shares a layer
     unless every wrapped LSTM stays alive while the model is built.
     """
-    import builtins
     import dataclasses
-    import gc
-    import weakref
 
-    from keras.src.saving import serialization_lib
-
-    slots = []  # weak references; a dead one is a free "address"
-
-    def reusing_id(obj):
-        if not isinstance(obj, keras.layers.LSTM):
-            return builtins.id(obj)
-        gc.collect()
-        for k, ref in enumerate(slots):
-            if ref() is obj:
-                return 1000 + k
-        for k, ref in enumerate(slots):
-            if ref() is None:
-                slots[k] = weakref.ref(obj)
-                return 1000 + k
-        slots.append(weakref.ref(obj))
-        return 1000 + len(slots) - 1
+    from tiny_lines import reuse_addresses_of_collected_lstms
 
     config = dataclasses.replace(TINY_CRNN, crnn=dataclasses.replace(TINY_CRNN.crnn, lstm_layers=3))
     model = ParagraphModel(config, CHARSET, line_height=16, attention_units=16, max_lines=3)
     path = tmp_path / "para.keras"
     model.save(path)
-    monkeypatch.setattr(serialization_lib, "id", reusing_id, raising=False)
+    reuse_addresses_of_collected_lstms(monkeypatch)
     again = keras.models.load_model(path, compile=False)
     wrappers = [blstm for _, blstm in again.blstms]
     inner = [x for w in wrappers for x in (w.forward_layer, w.backward_layer)]
-    assert len({builtins.id(x) for x in inner}) == 2 * len(wrappers)
+    assert len({id(x) for x in inner}) == 2 * len(wrappers)
     assert [(w.forward_layer.go_backwards, w.backward_layer.go_backwards) for w in wrappers] == [
         (False, True)
     ] * len(wrappers)
