@@ -22,7 +22,6 @@ import keras
 
 from keras_htr.training import (
     BEST_MODEL,
-    LAST_MODEL,
     BestCheckpoint,
     EpochCheckpoint,
     ScalarLogs,
@@ -243,12 +242,4 @@ def train_paragraph(config: ParagraphTrainConfig, resume: bool = False) -> Train
             callbacks=callbacks,
             verbose=config.verbose,
         )
-    final = epoch_checkpoint.state
-    return TrainResult(
-        run_dir=run_dir,
-        best_model=run_dir / BEST_MODEL,
-        last_model=run_dir / LAST_MODEL,
-        epochs_done=final.get("epoch", 0),
-        best_val_cer=final.get("best_val_cer"),
-        history=final.get("history", {}),
-    )
+    return TrainResult.of_run(run_dir, epoch_checkpoint.state)

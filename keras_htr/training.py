@@ -173,6 +173,18 @@ class TrainResult:
     best_val_cer: float | None
     history: dict
 
+    @classmethod
+    def of_run(cls, run_dir: Path, state: dict) -> TrainResult:
+        """The result of the run in `run_dir` whose resume state is `state`."""
+        return cls(
+            run_dir=run_dir,
+            best_model=run_dir / BEST_MODEL,
+            last_model=run_dir / LAST_MODEL,
+            epochs_done=state.get("epoch", 0),
+            best_val_cer=state.get("best_val_cer"),
+            history=state.get("history", {}),
+        )
+
 
 def _write_json_atomic(path: Path, data: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
@@ -511,15 +523,7 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult:
             callbacks=callbacks,
             verbose=config.verbose,
         )
-    final = epoch_checkpoint.state
-    return TrainResult(
-        run_dir=run_dir,
-        best_model=run_dir / BEST_MODEL,
-        last_model=run_dir / LAST_MODEL,
-        epochs_done=final.get("epoch", 0),
-        best_val_cer=final.get("best_val_cer"),
-        history=final.get("history", {}),
-    )
+    return TrainResult.of_run(run_dir, epoch_checkpoint.state)
 
 
 __all__ = [
