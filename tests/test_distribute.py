@@ -83,6 +83,47 @@ _SCRIPT = textwrap.dedent(
 )
 
 
+# The same for the paragraph model: one SGD step on 4 two-line paragraphs (the same line count
+# on both replicas, so each runs the same attention steps as one device), encoder frozen as above.
+_PARAGRAPH_SCRIPT = textwrap.dedent(
+    """
+    import json
+    import numpy as np
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+    import keras
+    from keras_htr.distribute import make_strategy
+    from models.test_paragraph import batch, tiny
+
+    x, y = batch([["abc", "cab"], ["bca a", "c"], ["ab ba", "cc"], ["cab ab", "c a"]])
+    y["line_centres"] = np.tile(np.array([[12.0, 32.0]], np.float32), (4, 1))
+
+    def one_step(strategy):
+        keras.utils.set_random_seed(7)
+        with strategy.scope():
+            model = tiny(max_lines=4)
+            for _, conv, bn, *_ in model.conv_blocks:
+                conv.trainable = bn.trainable = False
+            model.compile(optimizer=keras.optimizers.SGD(0.1))
+        before = [w.numpy() for w in model.trainable_weights]
+        history = model.fit(tf.data.Dataset.from_tensors((x, y)), epochs=1, verbose=0)
+        after = [w.numpy() for w in model.trainable_weights]
+        return history.history["loss"][0], before, after
+
+    strategy = make_strategy("mirrored")
+    loss1, w0, w1 = one_step(tf.distribute.get_strategy())
+    loss2, _, w2 = one_step(strategy)
+    print(json.dumps({
+        "replicas": strategy.num_replicas_in_sync, "loss1": loss1, "loss2": loss2,
+        "max_step": max(float(np.abs(a - b).max()) for a, b in zip(w1, w0)),
+        "max_weight_diff": max(float(np.abs(a - b).max()) for a, b in zip(w1, w2)),
+    }))
+    """
+)
+
 def _env(**extra):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "", **extra}
     tests_dir = os.path.dirname(__file__)
@@ -185,3 +226,16 @@ def test_only_the_chief_writes_the_run(monkeypatch, cluster, task, chief):
     resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
     assert is_chief(types.SimpleNamespace(cluster_resolver=resolver)) is chief
     assert is_chief(tf.distribute.get_strategy()) is True  # no strategy: one process, it writes
+
+
+def test_paragraph_model_two_replicas_match_one_device():
+    out = subprocess.run(  # noqa: PLW1510 (the return code is checked below, with stderr)
+        [sys.executable, "-c", _PARAGRAPH_SCRIPT], capture_output=True, text=True, env=_env(),
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["replicas"] == 2
+    assert result["max_step"] > 0
+    assert result["loss2"] == pytest.approx(result["loss1"], rel=1e-4)
+    assert result["max_weight_diff"] < 0.01 * result["max_step"]

@@ -26,6 +26,7 @@ import tensorflow as tf
 
 from keras_htr.charset import Charset
 from keras_htr.ctc import ctc_loss
+from keras_htr.distribute import replica_mean
 from keras_htr.layers import Dropout
 from keras_htr.models.config import ModelConfig
 from keras_htr.models.width_mask import downsampled_width
@@ -293,10 +294,12 @@ class ParagraphModel(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Mean CTC loss over the paragraphs' real lines + `stop_weight` x the end-of-paragraph
-        binary cross-entropy over every step run.
+        binary cross-entropy over every step run (+ `attention_weight` x the line-position loss).
 
         The CTC term is averaged per line (not summed per paragraph) so its scale, and so a good
-        learning rate, stays that of line training whatever the lines per paragraph."""
+        learning rate, stays that of line training whatever the lines per paragraph. Each mean is
+        over the global batch (`replica_mean`), so under tf.distribute the replicas' summed
+        gradients are one device's."""
         if y_pred is None:
             y_pred = self(x, training=training)
         labels = tf.cast(y["labels"], tf.int32)
@@ -311,23 +314,24 @@ class ParagraphModel(keras.Model):
         loss, feasible = ctc_loss(flat_labels, flat_logits, lengths)
         real = tf.reshape(tf.range(t)[None, :] < n_lines[:, None], [-1])
         used = tf.cast(real & feasible, tf.float32)
-        ctc = tf.reduce_sum(loss * used) / tf.maximum(tf.reduce_sum(used), 1.0)
+        ctc_sum, ctc_count = tf.reduce_sum(loss * used), tf.reduce_sum(used)
         stop = y_pred["stop"]
         steps = tf.shape(stop)[1]
         target = tf.cast(tf.range(steps)[None, :] < n_lines[:, None], tf.float32)
-        stop_loss = tf.reduce_mean(keras.losses.binary_crossentropy(target[..., None], stop[..., None]))
-        self.ctc_tracker.update_state(ctc)
-        self.stop_tracker.update_state(stop_loss)
-        total = ctc + self.stop_weight * stop_loss
+        stop_bce = keras.losses.binary_crossentropy(target[..., None], stop[..., None])
+        stop_sum, stop_count = tf.reduce_sum(stop_bce), tf.cast(tf.size(stop_bce), tf.float32)
+        self.ctc_tracker.update_state(ctc_sum / tf.maximum(ctc_count, 1.0))
+        self.stop_tracker.update_state(stop_sum / tf.maximum(stop_count, 1.0))
+        total = replica_mean(ctc_sum, ctc_count) + self.stop_weight * replica_mean(stop_sum, stop_count)
         if self.attention_weight and "line_centres" in y:
-            position = self._position_loss(y["line_centres"][:, :t], y_pred["attention"][:, :t])
-            self.attention_tracker.update_state(position)
-            total += self.attention_weight * position
+            nll_sum, known = self._position_nll(y["line_centres"][:, :t], y_pred["attention"][:, :t])
+            self.attention_tracker.update_state(nll_sum / tf.maximum(known, 1.0))
+            total += self.attention_weight * replica_mean(nll_sum, known)
         return total
 
-    def _position_loss(self, centres, attention):
-        """Mean over lines with a known centre of -log(attention on the rows whose window is
-        centred there), the target split linearly between the two nearest rows."""
+    def _position_nll(self, centres, attention):
+        """(sum, count) over lines with a known centre of -log(attention on the rows whose window
+        is centred there), the target split linearly between the two nearest rows."""
         centres = tf.cast(centres, tf.float32)
         target_row = centres / self.stride_h - self.window / 2.0  # window i is centred at sh*(i + k/2)
         rows = tf.cast(tf.range(tf.shape(attention)[2]), tf.float32)
@@ -335,7 +339,7 @@ class ParagraphModel(keras.Model):
         target = target / tf.maximum(tf.reduce_sum(target, -1, keepdims=True), 1e-6)
         known = tf.cast(centres >= 0, tf.float32)
         nll = -tf.reduce_sum(target * tf.math.log(tf.cast(attention, tf.float32) + 1e-6), -1)
-        return tf.reduce_sum(nll * known) / tf.maximum(tf.reduce_sum(known), 1.0)
+        return tf.reduce_sum(nll * known), tf.reduce_sum(known)
 
     @property
     def metrics(self):

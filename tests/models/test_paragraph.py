@@ -140,8 +140,10 @@ def test_position_loss_rewards_attention_on_the_line_centre():
     right[0, 1, 3:5] = 0.5
     right[0, 2, 0] = 1.0  # ignored: no centre
     wrong = np.roll(right, 2, axis=2)
-    assert float(model._position_loss(centres, right)) < 0.8
-    assert float(model._position_loss(centres, wrong)) > 10.0
+    (right_sum, known), (wrong_sum, _) = (model._position_nll(centres, a) for a in (right, wrong))
+    assert float(known) == 2.0
+    assert float(right_sum) / 2 < 0.8
+    assert float(wrong_sum) / 2 > 10.0
 
 
 @pytest.mark.slow
