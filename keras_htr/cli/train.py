@@ -1,6 +1,7 @@
 """Train a line recognizer with CTC.
 
-Writes to RUN_DIR: best.keras (lowest validation CER), last.keras and state.json (after every
+Writes to RUN_DIR: best.keras (the run's model: lowest validation CER, or with --keep last the
+last epoch's), last.keras and state.json (after every
 epoch, for --resume), train_config.json and TensorBoard logs in logs/. A run killed at any
 moment, even with SIGKILL, continues with `--resume` from its last finished epoch.
 
@@ -17,7 +18,7 @@ import json
 from keras_htr.finetune import FINETUNE_DEFAULTS
 
 # Defaults shown in --help: TrainConfig's (keras-free to read here) and the fine-tuning ones.
-_SCRATCH = {"epochs": 30, "batch_size": 16, "learning_rate": 1e-3, "patience": 8}
+_SCRATCH = {"epochs": 30, "batch_size": 16, "learning_rate": 1e-3, "patience": 8, "keep": "best"}
 _FINE = FINETUNE_DEFAULTS
 
 
@@ -52,6 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay (default 1e-4)")
     parser.add_argument("--clipnorm", type=float, default=5.0, help="clip the global norm of all gradients together to this (default 5)")
     parser.add_argument("--patience", type=int, help=f"early-stopping patience in epochs (default {_SCRATCH['patience']}; fine-tuning {_FINE['patience']})")
+    parser.add_argument(
+        "--keep", choices=("best", "last"),
+        help="which epoch RUN_DIR/best.keras holds: the lowest validation CER, stopping early "
+        "(best), or the last of the whole schedule (last: for a validation set of a few lines, "
+        f"too noisy to pick by) (default {_SCRATCH['keep']}; fine-tuning {_FINE['keep']})",
+    )
     parser.add_argument("--height", type=int, default=32, help="line height in pixels (default 32)")
     parser.add_argument(
         "--steps-per-epoch", type=int,
@@ -108,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
 
     given = {
         "epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
-        "patience": args.patience,
+        "patience": args.patience, "keep": args.keep,
     }
     options = {k: v for k, v in given.items() if v is not None}
     if args.init_from is not None:

@@ -166,6 +166,26 @@ def test_one_validation_pass_per_epoch_and_resume_continues_data_order(line_fold
     assert epochs_asked == [0, 2]
 
 
+@pytest.mark.parametrize("keep", ["best", "last"])
+def test_keep_picks_the_epoch_best_keras_holds(line_folder, tmp_path, monkeypatch, keep):
+    import types
+
+    import numpy as np
+
+    from keras_htr import evaluation
+    from keras_htr.training import train
+
+    # Validation CER best at epoch 1, then worse: with patience 1, "best" stops after epoch 2
+    # and keeps epoch 1 in best.keras; "last" trains all 4 epochs and keeps the 4th.
+    cers = iter([0.2, 0.9, 0.9, 0.9])
+    monkeypatch.setattr(evaluation, "evaluate", lambda *a, **k: types.SimpleNamespace(cer=next(cers), wer=1.0))
+    run_dir = tmp_path / "run"
+    result = train(_config(line_folder, run_dir, epochs=4, patience=1, keep=keep))
+    assert result.epochs_done == (2 if keep == "best" else 4)
+    same = [np.array_equal(a, b) for a, b in zip(_weights(run_dir / "best.keras"), _weights(run_dir / "last.keras"))]
+    assert all(same) == (keep == "last")
+
+
 def test_gradient_clipping_is_by_global_norm(line_folder, tmp_path):
     from keras_htr.training import _optimizer
 
