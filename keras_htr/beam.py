@@ -48,6 +48,8 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 
+from keras_htr.results import one_line
+
 logger = logging.getLogger(__name__)
 
 #: Keys of every output row, in order.
@@ -61,11 +63,6 @@ METRICS_NAMESPACE = "keras_htr"
 #: Characters that make an input a glob pattern for `FileSystems.match`.
 _GLOB_CHARS = "*?["
 _BYTES_IO = re.compile(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>")
-
-
-def _one_line(error: BaseException) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return f"{type(error).__name__}: {lines[-1] if lines else ''}".rstrip(": ")
 
 
 def _local_copy(path: str) -> str:
@@ -187,7 +184,7 @@ class LineModelHandler(ModelHandler):
                 "beam": self.beam, "batch_size": self.batch_size}
             results = model.transcribe([data for _, data in batch], **kwargs)
         except Exception as e:  # never fail the bundle: every line of this batch gets the error
-            return [PredictionResult(path, {"error": f"{path}: recognition failed ({_one_line(e)})"})
+            return [PredictionResult(path, {"error": f"{path}: recognition failed ({one_line(e)})"})
                     for path in paths]
         out = []
         for path, result in zip(paths, results):
@@ -226,7 +223,7 @@ class _ReadImage(beam.DoFn):
             if not FileSystems.exists(path):
                 reason = "no such file"
             else:
-                reason = f"cannot read file ({_one_line(e)})"
+                reason = f"cannot read file ({one_line(e)})"
             yield beam.pvalue.TaggedOutput("errors", make_row(path, error=f"{path}: {reason}"))
             return
         yield path, data
@@ -322,7 +319,7 @@ def prepare_output(output: str, overwrite: bool = False) -> None:
             f.write(b"ok")
         FileSystems.delete([probe])
     except Exception as e:
-        raise OSError(f"cannot write to the output directory {output}: {_one_line(e)}") from None
+        raise OSError(f"cannot write to the output directory {output}: {one_line(e)}") from None
     if old:
         logger.warning("deleting %d shard(s) of an earlier run in %s", len(old), output)
         FileSystems.delete(old)

@@ -9,14 +9,20 @@ attention-map picture of a result.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from keras_htr.data.paragraph import LINE_PITCH
-from keras_htr.results import LineResult, ParagraphTranscription, source_name
+from keras_htr.results import LineResult, ParagraphTranscription, one_line
+from keras_htr.transcriber import (
+    check_positive,
+    inputs_of,
+    lm_decoder,
+    progress_bar,
+    run_in_batches,
+)
 
 #: Largest block (pixels, after scaling to the line pitch) read in one go: a full page at the
 #: model's scale is ~1-2 Mpx; far more means a wrong scale or not a text block.
@@ -161,7 +167,7 @@ class ParagraphTranscriber:
             message = str(e)
             return None, None, None, None, message if source in message else f"{source}: {message}"
         except Exception as e:  # a bad input must not stop the others
-            return None, None, None, None, f"{source}: cannot preprocess image ({_one_line(e)})"
+            return None, None, None, None, f"{source}: cannot preprocess image ({one_line(e)})"
         ink = ink.numpy()
         if ink.size > MAX_BLOCK_PIXELS:
             return None, None, None, None, (
@@ -194,25 +200,11 @@ class ParagraphTranscriber:
             without ink gives no lines. At most `model.max_lines` lines are read from an
             image; `truncated` says when the model hit that cap.
         """
-        for name, value in (("beam", beam), ("batch_size", batch_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"Received an invalid value for argument `{name}`, expected a positive "
-                    f"integer, got {value!r}"
-                )
-        if lm is not None:
-            from keras_htr.decoders.lm import LMDecoder
-
-            lm = lm if isinstance(lm, LMDecoder) else LMDecoder(lm, self.charset)
-        if isinstance(images_or_paths, (str, os.PathLike, bytes, np.ndarray)):
-            images_or_paths = [images_or_paths]
-        items = list(images_or_paths)
-        sources = [source_name(item, i) for i, item in enumerate(items)]
+        check_positive(beam=beam, batch_size=batch_size)
+        lm = lm_decoder(lm, self.charset)
+        items, sources = inputs_of(images_or_paths)
         results: list[ParagraphTranscription | None] = [None] * len(items)
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(items), disable=not progress, unit="image", desc="transcribe",
-                   leave=False)
+        bar = progress_bar(len(items), progress, unit="image")
         loaded = {}
         for i, (item, source) in enumerate(zip(items, sources)):
             gray, ink, factor, has_ink, error = self._load(item, source)
@@ -227,19 +219,17 @@ class ParagraphTranscriber:
                 bar.update(1)
             else:
                 loaded[i] = (gray.shape, ink, factor)
-        order = sorted(loaded, key=lambda i: loaded[i][1].shape)
-        for start in range(0, len(order), batch_size):
-            batch = order[start : start + batch_size]
-            try:
-                out = self._run([loaded[i][1] for i in batch])
-                for k, i in enumerate(batch):
-                    results[i] = self._result(sources[i], out, k, *loaded[i], beam, lm)
-            except Exception as e:  # e.g. out of memory on a huge block: fail this batch only
-                for i in batch:
-                    results[i] = ParagraphTranscription(
-                        sources[i], error=f"{sources[i]}: recognition failed ({_one_line(e)})"
-                    )
-            bar.update(len(batch))
+
+        def run(batch):
+            out = self._run([loaded[i][1] for i in batch])
+            for k, i in enumerate(batch):
+                results[i] = self._result(sources[i], out, k, *loaded[i], beam, lm)
+
+        def fail(batch, reason):
+            for i in batch:
+                results[i] = ParagraphTranscription(sources[i], error=f"{sources[i]}: {reason}")
+
+        run_in_batches(sorted(loaded, key=lambda i: loaded[i][1].shape), batch_size, run, fail, bar)
         bar.close()
         return results
 
@@ -311,11 +301,6 @@ def decode_lines(logits, lengths, charset, beam: int = 1, lm=None):
 
         ids, scores = greedy_decode(logits, lengths)
     return [charset.decode(row) for row in ids.numpy()], scores.numpy().tolist()
-
-
-def _one_line(error: Exception) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return f"{type(error).__name__}: {lines[-1] if lines else ''}".rstrip(": ")
 
 
 # ---------------------------------------------------------------------------------------------

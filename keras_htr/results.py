@@ -125,4 +125,13 @@ def source_name(item, index: int) -> str:
     return f"<array {index}>"
 
 
-__all__ = ["Character", "LineResult", "ParagraphTranscription", "Transcription", "source_name"]
+def one_line(error: BaseException) -> str:
+    """`Type: message` on one line, for a result's `error` (TF errors carry a multi-line trace;
+    its last line says why)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return f"{type(error).__name__}: {lines[-1] if lines else ''}".rstrip(": ")
+
+
+__all__ = [
+    "Character", "LineResult", "ParagraphTranscription", "Transcription", "one_line", "source_name",
+]  # fmt: skip

@@ -9,7 +9,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from keras_htr.data.preprocess import MAX_LINE_WIDTH
-from keras_htr.results import Transcription, source_name
+from keras_htr.results import Transcription, one_line, source_name
 
 #: Environment variable naming the model `load_transcriber(None)` loads instead of the shipped one.
 MODEL_ENV = "KERAS_HTR_MODEL"
@@ -74,7 +74,7 @@ class Transcriber:
                 message = f"{source}: {message}"
             return None, None, message
         except Exception as e:  # a bad input must not stop the others
-            return None, None, f"{source}: cannot preprocess image ({_one_line(e)})"
+            return None, None, f"{source}: cannot preprocess image ({one_line(e)})"
         if line.shape[1] > MAX_LINE_WIDTH:
             return None, None, (
                 f"{source}: line is {line.shape[1]} pixels wide after scaling to height "
@@ -155,22 +155,11 @@ class Transcriber:
         """
         from keras_htr.data.pipeline import pad_batch
 
-        for name, value in (("beam", beam), ("batch_size", batch_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"Received an invalid value for argument `{name}`, expected a positive "
-                    f"integer, got {value!r}"
-                )
-        if lm is not None:
-            from keras_htr.decoders.lm import LMDecoder
-
-            lm = lm if isinstance(lm, LMDecoder) else LMDecoder(lm, self.charset)
-        if isinstance(images_or_paths, (str, os.PathLike, bytes, np.ndarray)):
-            images_or_paths = [images_or_paths]
-        items = list(images_or_paths)
-        sources = [source_name(item, i) for i, item in enumerate(items)]
+        check_positive(beam=beam, batch_size=batch_size)
+        lm = lm_decoder(lm, self.charset)
+        items, sources = inputs_of(images_or_paths)
         results: list[Optional[Transcription]] = [None] * len(items)
-        bar = _progress_bar(len(items), progress)
+        bar = progress_bar(len(items), progress)
 
         lines, geometries = {}, {}
         for i, (item, source) in enumerate(zip(items, sources)):
@@ -181,24 +170,20 @@ class Transcriber:
             else:
                 lines[i], geometries[i] = line, geometry
 
-        order = sorted(lines, key=lambda i: lines[i].shape[1])
-        for start in range(0, len(order), batch_size):
-            batch = order[start : start + batch_size]
-            try:
-                inputs = pad_batch([lines[i] for i in batch])
-                logits, lengths = self._logits(inputs)
-                texts, scores = self._decode(logits, lengths, beam, lm)
-                chars = self._characters(
-                    logits, lengths, texts, [geometries[i] for i in batch], beam == 1 and lm is None
-                )
-                for i, text, score, c in zip(batch, texts, scores, chars):
-                    results[i] = Transcription(sources[i], text, float(score), characters=c)
-            except Exception as e:  # e.g. out of memory on a huge line: fail this batch only
-                for i in batch:
-                    results[i] = Transcription(
-                        sources[i], error=f"{sources[i]}: recognition failed ({_one_line(e)})"
-                    )
-            bar.update(len(batch))
+        def run(batch):
+            logits, lengths = self._logits(pad_batch([lines[i] for i in batch]))
+            texts, scores = self._decode(logits, lengths, beam, lm)
+            chars = self._characters(
+                logits, lengths, texts, [geometries[i] for i in batch], beam == 1 and lm is None
+            )
+            for i, text, score, c in zip(batch, texts, scores, chars):
+                results[i] = Transcription(sources[i], text, float(score), characters=c)
+
+        def fail(batch, reason):
+            for i in batch:
+                results[i] = Transcription(sources[i], error=f"{sources[i]}: {reason}")
+
+        run_in_batches(sorted(lines, key=lambda i: lines[i].shape[1]), batch_size, run, fail, bar)
         bar.close()
         return results
 
@@ -215,15 +200,8 @@ class Transcriber:
 
         from keras_htr.data.pipeline import pad_batch
 
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(
-                f"Received an invalid value for argument `batch_size`, expected a positive "
-                f"integer, got {batch_size!r}"
-            )
-        if isinstance(images_or_paths, (str, os.PathLike, bytes, np.ndarray)):
-            images_or_paths = [images_or_paths]
-        items = list(images_or_paths)
-        sources = [source_name(item, i) for i, item in enumerate(items)]
+        check_positive(batch_size=batch_size)
+        items, sources = inputs_of(images_or_paths)
         results: list = [None] * len(items)
         lines = {}
         for i, (item, source) in enumerate(zip(items, sources)):
@@ -232,30 +210,67 @@ class Transcriber:
                 results[i] = (None, source, error)
             else:
                 lines[i] = line
-        order = sorted(lines, key=lambda i: lines[i].shape[1])
-        for start in range(0, len(order), batch_size):
-            batch = order[start : start + batch_size]
-            try:
-                logits, lengths = self._logits(pad_batch([lines[i] for i in batch]))
-                log_probs = tf.nn.log_softmax(logits, axis=-1).numpy()
-                for i, row, n in zip(batch, log_probs, lengths.numpy()):
-                    results[i] = (row[: int(n)], sources[i], None)
-            except Exception as e:  # fail this batch only, like `transcribe`
-                for i in batch:
-                    results[i] = (None, sources[i], f"{sources[i]}: recognition failed ({_one_line(e)})")
+
+        def run(batch):
+            logits, lengths = self._logits(pad_batch([lines[i] for i in batch]))
+            log_probs = tf.nn.log_softmax(logits, axis=-1).numpy()
+            for i, row, n in zip(batch, log_probs, lengths.numpy()):
+                results[i] = (row[: int(n)], sources[i], None)
+
+        def fail(batch, reason):
+            for i in batch:
+                results[i] = (None, sources[i], f"{sources[i]}: {reason}")
+
+        run_in_batches(sorted(lines, key=lambda i: lines[i].shape[1]), batch_size, run, fail)
         return results
 
 
-def _one_line(error: Exception) -> str:
-    """`Type: message` on one line (TF errors carry a multi-line trace; its last line says why)."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return f"{type(error).__name__}: {lines[-1] if lines else ''}".rstrip(": ")
+def check_positive(**values) -> None:
+    """Raises ValueError naming the first argument that is not a positive int."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(
+                f"Received an invalid value for argument `{name}`, expected a positive "
+                f"integer, got {value!r}"
+            )
 
 
-def _progress_bar(total: int, enabled: bool):
+def lm_decoder(lm, charset):
+    """None, or `lm` as an `LMDecoder` over `charset` (see `Transcriber.transcribe`)."""
+    if lm is None:
+        return None
+    from keras_htr.decoders.lm import LMDecoder
+
+    return lm if isinstance(lm, LMDecoder) else LMDecoder(lm, charset)
+
+
+def inputs_of(images_or_paths) -> tuple[list, list[str]]:
+    """The inputs of a `transcribe` call and their source names; one path, bytes or array alone
+    is one input."""
+    if isinstance(images_or_paths, (str, os.PathLike, bytes, np.ndarray)):
+        images_or_paths = [images_or_paths]
+    items = list(images_or_paths)
+    return items, [source_name(item, i) for i, item in enumerate(items)]
+
+
+def run_in_batches(order: Sequence, batch_size: int, run, fail, bar=None) -> None:
+    """`run(batch)` on each `batch_size` slice of `order`; a batch that raises goes to
+    `fail(batch, reason)` instead, so an input that breaks the model (out of memory on a huge
+    image) fails its batch only and the rest are transcribed."""
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        try:
+            run(batch)
+        except Exception as e:  # noqa: BLE001 (reported in the result, the rest go on)
+            fail(batch, f"recognition failed ({one_line(e)})")
+        if bar is not None:
+            bar.update(len(batch))
+
+
+def progress_bar(total: int, enabled: bool, unit: str = "line"):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, disable=not enabled, unit="line", desc="transcribe", leave=False)
+    return tqdm(total=total, disable=not enabled, unit=unit, desc="transcribe", leave=False)
 
 
 def default_model_path() -> Path:
