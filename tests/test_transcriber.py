@@ -79,6 +79,28 @@ def test_bad_inputs_reported_per_file_and_others_unaffected(transcriber, lines, 
     ]
 
 
+def test_a_batch_the_model_fails_on_fails_alone(transcriber, lines, monkeypatch):
+    # The first batch breaks the model (as out of memory on a huge line would): its line gets
+    # the error, named by source, and the other batches are transcribed as they are alone.
+    expected = transcriber.transcribe(lines)
+    real_logits, calls = transcriber._logits, []
+
+    def failing_logits(inputs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("OOM when allocating tensor\nwith shape [1, 2, 3]")
+        return real_logits(inputs)
+
+    monkeypatch.setattr(transcriber, "_logits", failing_logits)
+    results = transcriber.transcribe(lines, batch_size=1)
+    failed = [r for r in results if r.error]
+    assert len(calls) == len(lines) and len(failed) == 1 and failed[0].text == ""
+    assert failed[0].error == f"{failed[0].source}: recognition failed (RuntimeError: with shape [1, 2, 3])"
+    assert [(r.text, r.score) for r in results if not r.error] == [
+        (r.text, r.score) for r, got in zip(expected, results) if not got.error
+    ]
+
+
 def test_arrays_bytes_and_beam(transcriber, lines):
     png = io.BytesIO()
     Image.fromarray(lines[0]).save(png, format="PNG")
