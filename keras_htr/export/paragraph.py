@@ -27,11 +27,6 @@ graph rewritten, not done here.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
-
 import keras
 import tensorflow as tf
 
@@ -48,6 +43,13 @@ from keras_htr.export.image_bytes import (
     decode_gray,
     header_size,
 )
+from keras_htr.export.savedmodel import (
+    IMAGE_BYTES,
+    SERVING_ENDPOINT,
+    check_version,
+    version_dir,
+    write_version,
+)
 from keras_htr.paragraph_transcriber import MAX_BLOCK_PIXELS, prepare_block
 
 #: `BLOCK_TOO_LARGE`: the block is too large once scaled to the model's line pitch.
@@ -57,8 +59,6 @@ PARAGRAPH_STATUS_MESSAGES = (
     "image too small for a text block (under 2 pixels high or wide)",
     f"text block too large once scaled to the model's line pitch (over {MAX_BLOCK_PIXELS} pixels)",
 )
-METADATA_FILE = os.path.join("assets.extra", "keras_htr.json")
-_IMAGE_BYTES = tf.TensorSpec([None], tf.string, name="image_bytes")
 
 
 def decode_blocks(image_bytes, max_pixels: int = DEFAULT_MAX_PIXELS):
@@ -213,7 +213,7 @@ def metadata(model) -> dict:
         "max_lines": model.max_lines,
         "blank_id": 0,
         "endpoints": {
-            "serving_default": {
+            SERVING_ENDPOINT: {
                 "inputs": ["image_bytes"],
                 "outputs": ["text", "lines", "n_lines", "line_scores", "line_y", "truncated",
                             "error"],
@@ -236,32 +236,12 @@ def export_paragraph_savedmodel(model, base_path, version: int = 1, overwrite: b
             f"Received an invalid value for argument `model`, expected a keras_htr "
             f"ParagraphModel, got {type(model).__name__}"
         )
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise ValueError(
-            f"Received an invalid value for argument `version`, expected a positive integer, "
-            f"got {version!r}"
-        )
-    base_path = os.fspath(base_path)
-    target = os.path.join(base_path, str(version))
-    if os.path.exists(target) and not overwrite:
-        raise FileExistsError(f"{target} exists; pass overwrite=True (--overwrite) to replace it")
-    os.makedirs(base_path, exist_ok=True)
+    check_version(version)
+    target = version_dir(base_path, version, overwrite)
     endpoint = _Endpoint(model, max_pixels)
     archive = keras.export.ExportArchive()
-    archive.add_endpoint("serving_default", endpoint.transcribe, input_signature=[_IMAGE_BYTES])
-    staging = tempfile.mkdtemp(prefix=f".{version}-", dir=base_path)
-    try:
-        archive.write_out(staging, verbose=verbose)
-        os.makedirs(os.path.join(staging, "assets.extra"), exist_ok=True)
-        with open(os.path.join(staging, METADATA_FILE), "w", encoding="utf-8") as f:
-            json.dump(metadata(model), f, ensure_ascii=False, indent=2)
-        if os.path.exists(target):
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return target
+    archive.add_endpoint(SERVING_ENDPOINT, endpoint.transcribe, input_signature=[IMAGE_BYTES])
+    return write_version(archive, target, metadata(model), verbose=verbose)
 
 
 __all__ = [

@@ -37,7 +37,7 @@ SERVING_ENDPOINT = "serving_default"
 LOGITS_ENDPOINT = "logits"
 METADATA_FILE = os.path.join("assets.extra", "keras_htr.json")
 
-_IMAGE_BYTES = tf.TensorSpec([None], tf.string, name="image_bytes")
+IMAGE_BYTES = tf.TensorSpec([None], tf.string, name="image_bytes")
 
 
 class _Endpoints:
@@ -140,35 +140,58 @@ def export_savedmodel(
     from keras_htr.models.line_model import check_line_model
 
     check_line_model(model)
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise ValueError(
-            f"Received an invalid value for argument `version`, expected a positive integer, "
-            f"got {version!r}"
-        )
+    check_version(version)
     if not isinstance(max_pixels, int) or max_pixels < 1:
         raise ValueError(
             f"Received an invalid value for argument `max_pixels`, expected a positive "
             f"integer, got {max_pixels!r}"
         )
-    base_path = os.fspath(base_path)
-    target = os.path.join(base_path, str(version))
-    if os.path.exists(target) and not overwrite:
-        raise FileExistsError(f"{target} exists; pass overwrite=True (--overwrite) to replace it")
-    os.makedirs(base_path, exist_ok=True)
+    target = version_dir(base_path, version, overwrite)
 
     endpoints = _Endpoints(model, max_pixels)
     archive = keras.export.ExportArchive()
     # No archive.track(model): the endpoints track the variables they use, and tracking the
     # model as well would store every weight twice (as Keras and as tf.Variable objects).
-    archive.add_endpoint(SERVING_ENDPOINT, endpoints.transcribe, input_signature=[_IMAGE_BYTES])
-    archive.add_endpoint(LOGITS_ENDPOINT, endpoints.logits, input_signature=[_IMAGE_BYTES])
+    archive.add_endpoint(SERVING_ENDPOINT, endpoints.transcribe, input_signature=[IMAGE_BYTES])
+    archive.add_endpoint(LOGITS_ENDPOINT, endpoints.logits, input_signature=[IMAGE_BYTES])
+    return write_version(archive, target, metadata(model), verbose=verbose)
 
+
+def check_version(version) -> None:
+    """Refuse a version TF Serving would not load (it watches positive integer directories)."""
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ValueError(
+            f"Received an invalid value for argument `version`, expected a positive integer, "
+            f"got {version!r}"
+        )
+
+
+def version_dir(base_path, version: int, overwrite: bool) -> str:
+    """`base_path/<version>`, refused if it exists (unless `overwrite`); creates `base_path`.
+
+    Called before the endpoints are traced, so an existing version fails fast.
+    """
+    base_path = os.fspath(base_path)
+    target = os.path.join(base_path, str(version))
+    if os.path.exists(target) and not overwrite:
+        raise FileExistsError(f"{target} exists; pass overwrite=True (--overwrite) to replace it")
+    os.makedirs(base_path, exist_ok=True)
+    return target
+
+
+def write_version(archive, target: str, meta: dict, verbose: bool = False) -> str:
+    """Write `archive` and its `meta` (to `METADATA_FILE`) as the version directory `target`.
+
+    The version is written to a temporary directory beside it and renamed into place, so a
+    server watching the base path never loads a half-written version.
+    """
+    base_path, version = os.path.split(target)
     staging = tempfile.mkdtemp(prefix=f".{version}-", dir=base_path)
     try:
         archive.write_out(staging, verbose=verbose)
         os.makedirs(os.path.join(staging, "assets.extra"), exist_ok=True)
         with open(os.path.join(staging, METADATA_FILE), "w", encoding="utf-8") as f:
-            json.dump(metadata(model), f, ensure_ascii=False, indent=2)
+            json.dump(meta, f, ensure_ascii=False, indent=2)
         if os.path.exists(target):
             shutil.rmtree(target)
         os.replace(staging, target)
