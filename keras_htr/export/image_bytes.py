@@ -103,6 +103,23 @@ def header_size(data):
     )
 
 
+def header_status(data, max_pixels: int):
+    """The status of encoded bytes from their header alone: `OK` or why they are refused.
+
+    `NOT_AN_IMAGE` (unknown format), `TOO_LARGE` (over `max_pixels`, a possible decompression
+    bomb) or `TOO_SMALL` (under 2 pixels high or wide, as `Transcriber` refuses them).
+    """
+    kind, h, w = header_size(data)
+    return tf.case(
+        [
+            (kind == _UNKNOWN, lambda: NOT_AN_IMAGE),
+            (h * w > max_pixels, lambda: TOO_LARGE),
+            ((h < 2) | (w < 2), lambda: TOO_SMALL),
+        ],
+        default=lambda: OK,
+    )
+
+
 def decode_gray(data):
     """Encoded bytes -> uint8 (H, W, 1) gray; alpha composited on white like `load_image`."""
     # JPEG with the accurate integer DCT: the default (fast) one differs from Pillow's decoding
@@ -167,18 +184,9 @@ def decode_lines(
     """
     height = preprocess_config.height
     image_bytes = tf.convert_to_tensor(image_bytes, tf.string)
-    count = tf.shape(image_bytes)[0]
 
     def decode_one(index, data):
-        kind, h, w = header_size(data)
-        status = tf.case(
-            [
-                (kind == _UNKNOWN, lambda: NOT_AN_IMAGE),
-                (h * w > max_pixels, lambda: TOO_LARGE),
-                ((h < 2) | (w < 2), lambda: TOO_SMALL),  # as `Transcriber` refuses them
-            ],
-            default=lambda: OK,
-        )
+        status = header_status(data, max_pixels)
         line = tf.cond(
             status == OK,
             lambda: preprocess_line(decode_gray(data), preprocess_config),
@@ -186,31 +194,52 @@ def decode_lines(
         )
         return index, line, tf.shape(line)[1], status
 
-    lines = (
-        tf.data.Dataset.from_tensor_slices((tf.range(count), image_bytes))
-        .map(decode_one, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        .ignore_errors()
-        .padded_batch(
-            tf.cast(tf.maximum(count, 1), tf.int64),
-            padded_shapes=([], [height, None, 1], [], []),
-        )
+    (index, image, width), status = decode_each(
+        image_bytes,
+        decode_one,
+        padded_shapes=([], [height, None, 1], [], []),
+        empty=(
+            tf.zeros([0], tf.int32),
+            tf.zeros([0, height, 1, 1]),
+            tf.zeros([0], tf.int32),
+            tf.zeros([0], tf.int32),
+        ),
+    )
+    return DecodedBatch(
+        index=index,
+        image=tf.ensure_shape(image, [None, height, None, 1]),
+        width=width,
+        status=status,
+    )
+
+
+def decode_each(image_bytes, decode_one, padded_shapes, empty, parallel: bool = True):
+    """Run `decode_one(index, data)` over every element, keeping those whose status is `OK`.
+
+    `decode_one` returns a tuple whose last item is the element's status; a refused element
+    must still return (small) placeholders. It runs in a `tf.data` map followed by
+    `ignore_errors()`, so an element whose decoder raises is dropped and marked `UNDECODABLE`.
+    `empty` is the batch (zero rows) used when every element fails. `parallel=False` decodes
+    one element at a time (for images that are large once decoded).
+
+    Returns:
+        (the other outputs of the `OK` elements, batched and padded; status int32 (N,)).
+    """
+    count = tf.shape(image_bytes)[0]
+    mapped = tf.data.Dataset.from_tensor_slices((tf.range(count), image_bytes))
+    if parallel:
+        mapped = mapped.map(decode_one, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    else:
+        mapped = mapped.map(decode_one)
+    batches = mapped.ignore_errors().padded_batch(
+        tf.cast(tf.maximum(count, 1), tf.int64), padded_shapes=padded_shapes
     )
     # When every element fails there is no batch at all: fall back to an empty one.
-    empty = (
-        tf.zeros([0], tf.int32),
-        tf.zeros([0, height, 1, 1]),
-        tf.zeros([0], tf.int32),
-        tf.zeros([0], tf.int32),
+    *outputs, status = (
+        batches.concatenate(tf.data.Dataset.from_tensors(empty)).take(1).get_single_element()
     )
-    index, image, width, status = (
-        lines.concatenate(tf.data.Dataset.from_tensors(empty)).take(1).get_single_element()
-    )
+    index = outputs[0]
     all_status = tf.tensor_scatter_nd_update(tf.fill([count], UNDECODABLE), index[:, None], status)
     # Refused elements were kept as 1-pixel placeholders; drop them from the model's batch.
     keep = status == OK
-    return DecodedBatch(
-        index=tf.boolean_mask(index, keep),
-        image=tf.ensure_shape(tf.boolean_mask(image, keep), [None, height, None, 1]),
-        width=tf.boolean_mask(width, keep),
-        status=all_status,
-    )
+    return tuple(tf.boolean_mask(output, keep) for output in outputs), all_status

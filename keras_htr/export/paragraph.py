@@ -33,15 +33,12 @@ import tensorflow as tf
 from keras_htr.data.preprocess import DEFAULT_MAX_PIXELS
 from keras_htr.decoders.greedy import greedy_decode
 from keras_htr.export.image_bytes import (
-    _UNKNOWN,
-    NOT_AN_IMAGE,
     OK,
     STATUS_MESSAGES,
-    TOO_LARGE,
     TOO_SMALL,
-    UNDECODABLE,
+    decode_each,
     decode_gray,
-    header_size,
+    header_status,
 )
 from keras_htr.export.savedmodel import (
     IMAGE_BYTES,
@@ -70,18 +67,9 @@ def decode_blocks(image_bytes, max_pixels: int = DEFAULT_MAX_PIXELS):
         (K,) scale from input to model pixels; "has_ink" bool (K,); "status" int32 (N,).
     """
     image_bytes = tf.convert_to_tensor(image_bytes, tf.string)
-    count = tf.shape(image_bytes)[0]
 
     def decode_one(index, data):
-        kind, h, w = header_size(data)
-        status = tf.case(
-            [
-                (kind == _UNKNOWN, lambda: NOT_AN_IMAGE),
-                (h * w > max_pixels, lambda: TOO_LARGE),
-                ((h < 2) | (w < 2), lambda: TOO_SMALL),
-            ],
-            default=lambda: OK,
-        )
+        status = header_status(data, max_pixels)
 
         def read():
             ink, factor, has_ink = prepare_block(decode_gray(data)[..., 0])
@@ -98,31 +86,22 @@ def decode_blocks(image_bytes, max_pixels: int = DEFAULT_MAX_PIXELS):
         ink = tf.cond(status == OK, lambda: ink, lambda: tf.zeros([1, 1]))  # no huge padding
         return index, ink[..., None], size[0], size[1], factor, has_ink, status
 
-    blocks = (
-        tf.data.Dataset.from_tensor_slices((tf.range(count), image_bytes))
-        .map(decode_one)
-        .ignore_errors()
-        .padded_batch(
-            tf.cast(tf.maximum(count, 1), tf.int64),
-            padded_shapes=([], [None, None, 1], [], [], [], [], []),
-        )
-    )
     none = tf.zeros([0], tf.int32)
-    empty = (none, tf.zeros([0, 1, 1, 1]), none, none, tf.zeros([0]), tf.zeros([0], tf.bool), none)
-    index, image, height, width, factor, has_ink, status = (
-        blocks.concatenate(tf.data.Dataset.from_tensors(empty)).take(1).get_single_element()
+    (index, image, height, width, factor, has_ink), status = decode_each(
+        image_bytes,
+        decode_one,
+        padded_shapes=([], [None, None, 1], [], [], [], [], []),
+        empty=(none, tf.zeros([0, 1, 1, 1]), none, none, tf.zeros([0]), tf.zeros([0], tf.bool), none),
+        parallel=False,
     )
-    all_status = tf.tensor_scatter_nd_update(tf.fill([count], UNDECODABLE), index[:, None], status)
-    keep = status == OK
-    image = tf.boolean_mask(image, keep)
     return {
-        "index": tf.boolean_mask(index, keep),
+        "index": index,
         "image": tf.ensure_shape(image, [None, None, None, 1]),
-        "height": tf.boolean_mask(height, keep),
-        "width": tf.boolean_mask(width, keep),
-        "factor": tf.boolean_mask(factor, keep),
-        "has_ink": tf.boolean_mask(has_ink, keep),
-        "status": all_status,
+        "height": height,
+        "width": width,
+        "factor": factor,
+        "has_ink": has_ink,
+        "status": status,
     }
 
 
