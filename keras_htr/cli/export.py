@@ -45,26 +45,6 @@ def _size(path: str) -> int:
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 
 
-def _export_paragraph(args: argparse.Namespace, prog: str) -> int:
-    from keras_htr.export.paragraph import export_paragraph_savedmodel
-    from keras_htr.paragraph_transcriber import load_paragraph_model
-
-    if args.format != "savedmodel":
-        print(f"{prog}: error: a paragraph model exports to --format savedmodel only (its "
-              f"attention loop does not convert to TFLite builtin ops)", file=sys.stderr)
-        return 2
-    model = load_paragraph_model(args.model)
-    try:
-        written = export_paragraph_savedmodel(
-            model, args.out, version=args.version, overwrite=args.overwrite
-        )
-    except FileExistsError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return 1
-    print(f"wrote {written} ({_size(written) / 1e6:.2f} MB)")
-    return 0
-
-
 def run(args: argparse.Namespace) -> int:
     prog = "keras-htr export"
     if args.format == "savedmodel" and args.quantize != "none":
@@ -77,28 +57,34 @@ def run(args: argparse.Namespace) -> int:
         print(f"{prog}: error: --version must be >= 1", file=sys.stderr)
         return 2
 
+    from keras_htr.export.paragraph import is_paragraph_model_file
+    from keras_htr.paragraph_transcriber import load_paragraph_model
     from keras_htr.transcriber import load_line_model
 
     try:
-        from keras_htr.export.paragraph import is_paragraph_model_file
-
-        if is_paragraph_model_file(args.model):
-            return _export_paragraph(args, prog)
-        model = load_line_model(args.model)
+        paragraph = is_paragraph_model_file(args.model)
+        if paragraph and args.format != "savedmodel":
+            print(f"{prog}: error: a paragraph model exports to --format savedmodel only (its "
+                  f"attention loop does not convert to TFLite builtin ops)", file=sys.stderr)
+            return 2
+        model = (load_paragraph_model if paragraph else load_line_model)(args.model)
     except (FileNotFoundError, ValueError, OSError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
 
     if args.format == "savedmodel":
-        from keras_htr.export.savedmodel import export_savedmodel
-
+        if paragraph:
+            from keras_htr.export.paragraph import export_paragraph_savedmodel as export
+        else:
+            from keras_htr.export.savedmodel import export_savedmodel as export
         try:
-            written = export_savedmodel(
-                model, args.out, version=args.version, overwrite=args.overwrite
-            )
+            written = export(model, args.out, version=args.version, overwrite=args.overwrite)
         except FileExistsError as e:
             print(f"{prog}: error: {e}", file=sys.stderr)
             return 1
+        except (ValueError, OSError) as e:  # e.g. a base path that cannot be created
+            print(f"{prog}: error: {e}", file=sys.stderr)
+            return 2
     else:
         from keras_htr.export.tflite import export_tflite, sidecar_path
 

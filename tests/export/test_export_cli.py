@@ -49,3 +49,11 @@ def test_bad_arguments(keras_file, tmp_path, capsys):
     assert main(["export", "--model", missing, "--format", "tflite", "--out", out]) == 2
     assert "nope.keras" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "m.tflite")
+
+
+def test_savedmodel_base_path_not_a_folder(keras_file, tmp_path, capsys):
+    # --out inside a regular file: a one-line error (exit 2), as for a paragraph model.
+    (tmp_path / "file.txt").write_text("x")
+    out = str(tmp_path / "file.txt" / "htr")
+    assert main(["export", "--model", keras_file, "--format", "savedmodel", "--out", out]) == 2
+    assert "file.txt" in capsys.readouterr().err
