@@ -114,22 +114,31 @@ def run(args: argparse.Namespace) -> int:
         print("keras-htr synth: --lines and --workers must be >= 1, --start >= 0", file=sys.stderr)
         return 2
     designs = args.designs
-    try:
+
+    def write():
         if args.kind != "digits":
             chosen = synthetic.select_designs(designs, args.exclude_designs, held_out=args.held_out)
             print(f"writers' designs ({len(chosen)}): {', '.join(d.name for d in chosen)}")
-        counts = synthetic.write_dataset(
+        return synthetic.write_dataset(
             args.out, args.lines, kind=args.kind, seed=args.seed, designs=designs,
             exclude_designs=args.exclude_designs, split=args.split, start=args.start,
             degrade=not args.clean, held_out=args.held_out, workers=args.workers,
             progress=not args.quiet,
         )  # fmt: skip
+
+    return _write_and_count(write, "lines", args.out)
+
+
+def _write_and_count(write, unit: str, out: str) -> int:
+    """Run `write()` (counts per source), print the counts; its ValueError is a usage error."""
+    try:
+        counts = write()
     except ValueError as e:
         print(f"keras-htr synth: {e}", file=sys.stderr)
         return 2
     for name, n in sorted(counts.items()):
         print(f"{n:8d}  {name}")
-    print(f"{sum(counts.values())} lines written to {args.out}")
+    print(f"{sum(counts.values())} {unit} written to {out}")
     return 0
 
 
@@ -165,16 +174,12 @@ def _paragraphs(args) -> int:
     if not args.out:
         print("keras-htr synth: --out is required", file=sys.stderr)
         return 2
-    try:
-        counts = write_paragraphs(
+
+    def write():
+        return write_paragraphs(
             args.out, args.paragraphs, split="test" if args.held_out else "train", seed=args.seed,
             max_lines=args.max_lines, start=args.start, degrade=not args.clean,
             workers=args.workers, progress=not args.quiet,
         )  # fmt: skip
-    except ValueError as e:
-        print(f"keras-htr synth: {e}", file=sys.stderr)
-        return 2
-    for name, n in sorted(counts.items()):
-        print(f"{n:8d}  {name}")
-    print(f"{sum(counts.values())} paragraphs written to {args.out}")
-    return 0
+
+    return _write_and_count(write, "paragraphs", args.out)

@@ -139,11 +139,12 @@ def test_line_pitch_is_measured_and_images_rescaled():
     assert rescale_to_pitch(blank)[1] == 1.0  # an empty page is left as it is
 
 
-def test_synth_command_writes_paragraphs(tmp_path):
+def test_synth_command_writes_paragraphs(tmp_path, capsys):
     from keras_htr.cli.main import main
 
     out = tmp_path / "para"
     assert main(["synth", "--out", str(out), "--paragraphs", "2", "--max-lines", "2", "--clean", "--quiet"]) == 0
+    assert f"2 paragraphs written to {out}" in capsys.readouterr().out
     samples, errors = read_paragraphs(out)
     assert errors == [] and len(samples) == 2 and all(1 <= len(s.lines) <= 2 for s in samples)
     assert main(["synth", "--out", str(out), "--paragraphs", "0"]) == 2
