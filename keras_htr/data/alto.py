@@ -13,10 +13,10 @@ import xml.etree.ElementTree as ET
 from keras_htr.charset import normalize_text
 from keras_htr.data.folder import error_reason
 from keras_htr.data.line_crop import check_inside, crop_line, lazy_line
-from keras_htr.data.page_xml import find_page_image
+from keras_htr.data.page_xml import find_page_image, parse_layout
 from keras_htr.data.preprocess import ImageError, load_image, probe_image
 from keras_htr.data.sample import ReadError, Sample
-from keras_htr.data.xml_format import namespace, parse_xml, xml_kind
+from keras_htr.data.xml_format import namespace
 
 
 def _points(text: str) -> list:
@@ -46,11 +46,9 @@ def read_alto(path, lazy: bool = False, root: ET.Element | None = None):
     """
     path = pathlib.Path(os.fspath(path))
     try:
-        root = parse_xml(path) if root is None else root
+        root = parse_layout(path, "alto", root)
     except ValueError as e:
         return [], [ReadError(str(path), str(e))], None
-    if xml_kind(root) != "alto":
-        return [], [ReadError(str(path), "not an ALTO file")], None
     ns = namespace(root)
     q = (lambda name: f"{{{ns}}}{name}") if ns else (lambda name: name)
     file_el = root.find(f"{q('Description')}/{q('sourceImageInformation')}/{q('fileName')}")

@@ -33,6 +33,21 @@ def find_page_image(xml_path: pathlib.Path, filename: str) -> pathlib.Path | Non
     return None
 
 
+_FORMAT_NAMES = {"page": "a PAGE XML", "alto": "an ALTO"}
+
+
+def parse_layout(path: pathlib.Path, kind: str, root: ET.Element | None = None) -> ET.Element:
+    """The root element of the PAGE (`kind="page"`) or ALTO (`"alto"`) file at `path`.
+
+    `root`, if given, is used instead of parsing again (`read_dataset` parsed the file to tell
+    its format). Raises ValueError with the reason when the file is unusable or another format.
+    """
+    root = parse_xml(path) if root is None else root
+    if xml_kind(root) != kind:
+        raise ValueError(f"not {_FORMAT_NAMES[kind]} file")
+    return root
+
+
 def _text_of(element: ET.Element, ns: str) -> str | None:
     """The `TextEquiv/Unicode` of `element` (lowest `index` first), or None if absent."""
     best = None
@@ -64,11 +79,9 @@ def read_page(path, lazy: bool = False, root: ET.Element | None = None):
     """
     path = pathlib.Path(os.fspath(path))
     try:
-        root = parse_xml(path) if root is None else root
+        root = parse_layout(path, "page", root)
     except ValueError as e:
         return [], [ReadError(str(path), str(e))], None
-    if xml_kind(root) != "page":
-        return [], [ReadError(str(path), "not a PAGE XML file")], None
     ns = namespace(root)
     page_el = root.find(f"{{{ns}}}Page")
     if page_el is None:

@@ -190,6 +190,19 @@ def test_page_missing_image_and_bad_xml(tmp_path):
     assert "unreadable XML" in reasons["broken.xml"]
 
 
+def test_page_and_alto_readers_refuse_the_other_format(tmp_path):
+    from keras_htr.data.alto import read_alto
+    from keras_htr.data.page_xml import read_page
+
+    _page_fixture(tmp_path, PAGE_2019)
+    (tmp_path / "scan.xml").write_text(f'<alto xmlns="{ALTO_V4}"><Layout/></alto>')
+    for reader, path, reason in ((read_alto, "page.xml", "not an ALTO file"),
+                                 (read_page, "scan.xml", "not a PAGE XML file")):
+        samples, errors, image_path = reader(tmp_path / path)
+        assert samples == [] and image_path is None
+        assert [(e.path, e.reason) for e in errors] == [(str(tmp_path / path), reason)]
+
+
 XXE = """<?xml version="1.0"?>
 <!DOCTYPE PcGts [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
 <PcGts xmlns="%s"><Page imageFilename="p.png"><TextLine id="l"><Coords points="0,0 9,0 9,9"/>
