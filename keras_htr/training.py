@@ -27,6 +27,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import os
 from pathlib import Path
 
@@ -95,8 +96,12 @@ class TrainConfig:
             `"keep"` (see `keras_htr.finetune`).
         freeze: with `init_from`, None or `"encoder"` (train only the sequence and output
             layers).
-        min_steps_per_epoch: with `steps_per_epoch` None, an epoch is at least this many
-            batches (a small set is then repeated within an epoch, with fresh augmentation).
+        passes_per_epoch: with `steps_per_epoch` None, an epoch is this many passes over the
+            training lines, in whole batches (more than 1 repeats a small set within an epoch,
+            with fresh augmentation), and then at least `min_steps_per_epoch` and at most
+            `max_steps_per_epoch` (None: no limit) batches. Fine-tuning sizes the whole
+            schedule by the lines this way (see `keras_htr.finetune.FINETUNE_DEFAULTS`).
+        min_steps_per_epoch, max_steps_per_epoch: see `passes_per_epoch`.
         strategy: None (one device), `"mirrored"` (all GPUs of this machine, or its logical
             CPU devices) or `"multiworker"` (machines described by `TF_CONFIG`); see
             `keras_htr.distribute.make_strategy`. `batch_size` is then the global batch, split
@@ -126,7 +131,9 @@ class TrainConfig:
     init_from: str | None = None
     alphabet: str = "union"
     freeze: str | None = None
+    passes_per_epoch: float = 1.0
     min_steps_per_epoch: int = 1
+    max_steps_per_epoch: int | None = None
     strategy: str | None = None
 
     def __post_init__(self):
@@ -136,10 +143,15 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise _invalid(name, "a positive integer", value)
-        if self.steps_per_epoch is not None and (
-            not isinstance(self.steps_per_epoch, int) or self.steps_per_epoch < 1
-        ):
-            raise _invalid("steps_per_epoch", "None or a positive integer", self.steps_per_epoch)
+        for name in ("steps_per_epoch", "max_steps_per_epoch"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise _invalid(name, "None or a positive integer", value)
+        if self.max_steps_per_epoch is not None and self.max_steps_per_epoch < self.min_steps_per_epoch:
+            raise _invalid("max_steps_per_epoch", f"at least min_steps_per_epoch ({self.min_steps_per_epoch})",
+                           self.max_steps_per_epoch)
+        if not self.passes_per_epoch > 0:
+            raise _invalid("passes_per_epoch", "a positive number", self.passes_per_epoch)
         if not self.learning_rate > 0:
             raise _invalid("learning_rate", "a positive number", self.learning_rate)
         if self.weight_decay < 0 or self.clipnorm <= 0:
@@ -429,6 +441,13 @@ def _load_data(config: TrainConfig):
     return train_set, val_set, charset
 
 
+def steps_per_epoch(config: TrainConfig, lines: int) -> int:
+    """Batches per epoch with `config.steps_per_epoch` None: `passes_per_epoch` passes over
+    `lines` training lines in whole batches, within the min and max."""
+    steps = max(config.min_steps_per_epoch, math.ceil(config.passes_per_epoch * lines / config.batch_size))
+    return min(steps, config.max_steps_per_epoch or steps)
+
+
 def train(config: TrainConfig, resume: bool = False) -> TrainResult:
     """Train (or, with `resume`, continue training) a line recognizer; returns where it went.
 
@@ -498,9 +517,7 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult:
     # Width buckets make the number of batches per pass unknown up front; epochs of a fixed
     # step count have a known size (and a progress bar with a total). Epoch E's batches depend
     # only on (seed, E), so a resumed run continues the data order instead of restarting it.
-    steps = config.steps_per_epoch or max(
-        config.min_steps_per_epoch, -(-len(train_set) // config.batch_size)
-    )
+    steps = config.steps_per_epoch or steps_per_epoch(config, len(train_set))
     train_ds = make_dataset(
         train_set, charset, preprocess_config, batch_size=config.batch_size, training=True,
         augment=True if config.augment else None, seed=config.seed, cache=config.cache,
@@ -542,5 +559,5 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult:
 
 __all__ = [
     "KEEP_CHOICES", "BestCheckpoint", "EpochCheckpoint", "ScalarLogs", "TrainConfig", "TrainResult",
-    "hold_out", "is_finite", "read_state", "train",
+    "hold_out", "is_finite", "read_state", "steps_per_epoch", "train",
 ]  # fmt: skip

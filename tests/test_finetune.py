@@ -159,11 +159,25 @@ def test_fine_tune_run_starts_from_the_model_and_resumes(base_model_path, new_ha
 
 
 @pytest.mark.slow
-def test_min_steps_per_epoch_repeats_a_small_set(base_model_path, new_hand, tmp_path):
-    options = {**FAST, "steps_per_epoch": None, "min_steps_per_epoch": 5}
+def test_passes_per_epoch_repeats_a_small_set(base_model_path, new_hand, tmp_path):
+    options = {**FAST, "steps_per_epoch": None, "passes_per_epoch": 2.0}
     fine_tune(new_hand, tmp_path / "r", init_from=base_model_path, **options)
     last = keras.models.load_model(tmp_path / "r" / "last.keras")
-    assert int(last.optimizer.iterations.numpy()) == 5  # 9 training lines would be 3 batches
+    assert int(last.optimizer.iterations.numpy()) == 5  # 2 x 9 training lines in batches of 4
+
+
+def test_the_fine_tuning_schedule_is_sized_by_the_lines():
+    from keras_htr.training import TrainConfig, steps_per_epoch
+
+    config = TrainConfig(train="t", val=None, out="o", **FINETUNE_DEFAULTS)
+    # 4 passes of batches of 8 an epoch, at most 40 batches.
+    assert [steps_per_epoch(config, n) for n in (1, 9, 27, 80, 81, 180)] == [1, 5, 14, 40, 40, 40]
+    scratch = TrainConfig(train="t", val=None, out="o", batch_size=16, min_steps_per_epoch=3)
+    assert [steps_per_epoch(scratch, n) for n in (1, 160, 161)] == [3, 10, 11]
+    with pytest.raises(ValueError, match="max_steps_per_epoch"):
+        TrainConfig(train="t", val=None, out="o", min_steps_per_epoch=5, max_steps_per_epoch=4)
+    with pytest.raises(ValueError, match="passes_per_epoch"):
+        TrainConfig(train="t", val=None, out="o", passes_per_epoch=0)
 
 
 @pytest.fixture

@@ -62,7 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--height", type=int, default=32, help="line height in pixels (default 32)")
     parser.add_argument(
         "--steps-per-epoch", type=int,
-        help=f"batches per epoch (default: the whole training set; fine-tuning: at least {_FINE['min_steps_per_epoch']})",
+        help=f"batches per epoch (default: one pass over the training set; fine-tuning: "
+        f"{_FINE['passes_per_epoch']:g} passes, at most {_FINE['max_steps_per_epoch']} batches)",
     )
     parser.add_argument("--no-augment", action="store_true", help="train without augmentation")
     parser.add_argument(
