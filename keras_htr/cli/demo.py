@@ -18,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--directions", type=int, choices=(1, 2, 4), default=4, help="scan directions (default 4)"
     )
     parser.add_argument(
-        "--cell", choices=("graves", "bounded"), default="graves", help="MDLSTM cell (default graves)"
+        "--cell", choices=("bounded", "graves"), default="bounded",
+        help="MDLSTM cell (default bounded, the layer's default)",
     )
     parser.add_argument("--batch", type=int, default=1, help="copies of the image in a batch")
     parser.add_argument("--repeats", type=int, default=3, help="timed calls after warm-up")
@@ -37,10 +38,11 @@ def _load_pixels(args):
         return np.random.default_rng(0).uniform(0, 1, (args.height, args.width, 1)).astype("float32")
     from PIL import Image
 
-    with Image.open(args.image) as im:
-        gray = im.convert("L")
-        width = max(1, round(gray.width * args.height / gray.height))
-        gray = gray.resize((width, args.height))
+    from keras_htr.data.preprocess import load_image  # the same decoding as transcribe
+
+    gray = Image.fromarray(load_image(args.image))
+    width = max(1, round(gray.width * args.height / gray.height))
+    gray = gray.resize((width, args.height))
     return (1.0 - np.asarray(gray, "float32") / 255.0)[..., None]
 
 

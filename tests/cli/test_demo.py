@@ -25,10 +25,20 @@ def test_demo_on_an_image_prints_shapes(tmp_path, capsys):
     assert "wavefront steps 27" in out
 
 
-def test_demo_rejects_bad_arguments(capsys):
+def test_demo_rejects_bad_arguments(tmp_path, capsys):
     assert demo.run(parse(["--units", "0"])) == 2
     assert "`--units`" in capsys.readouterr().err
     assert demo.run(parse(["missing.png"])) == 2
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"not an image")
+    assert demo.run(parse([str(corrupt)])) == 2
+    assert str(corrupt) in capsys.readouterr().err
+
+
+def test_demo_uses_the_layers_default_cell():
+    from keras_htr.layers import MDLSTM2D
+
+    assert parse([]).cell == MDLSTM2D(1).cell
 
 
 def test_demo_command_line_help():
