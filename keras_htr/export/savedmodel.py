@@ -138,14 +138,11 @@ def export_savedmodel(
     server watching `base_path` never loads a half-written version.
     """
     from keras_htr.models.line_model import check_line_model
+    from keras_htr.transcriber import check_positive
 
     check_line_model(model)
     check_version(version)
-    if not isinstance(max_pixels, int) or max_pixels < 1:
-        raise ValueError(
-            f"Received an invalid value for argument `max_pixels`, expected a positive "
-            f"integer, got {max_pixels!r}"
-        )
+    check_positive(max_pixels=max_pixels)
     target = version_dir(base_path, version, overwrite)
 
     endpoints = _Endpoints(model, max_pixels)

@@ -108,3 +108,11 @@ def test_export_command_dispatches_on_the_model_kind(exported, capsys):
     assert main(["export", "--model", str(folder / "para.keras"), "--format", "tflite",
                  "--out", str(folder / "p.tflite")]) == 2
     assert "savedmodel only" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", [0, -5, 2.5])
+def test_a_bad_max_pixels_is_refused_before_tracing(exported, tmp_path, bad):
+    model = exported[0]
+    with pytest.raises(ValueError, match="max_pixels"):
+        export_paragraph_savedmodel(model, tmp_path / "served", max_pixels=bad)
+    assert not (tmp_path / "served").exists()
