@@ -96,9 +96,10 @@ def test_a_batch_the_model_fails_on_fails_alone(transcriber, lines, monkeypatch)
     failed = [r for r in results if r.error]
     assert len(calls) == len(lines) and len(failed) == 1 and failed[0].text == ""
     assert failed[0].error == f"{failed[0].source}: recognition failed (RuntimeError: with shape [1, 2, 3])"
-    assert [(r.text, r.score) for r in results if not r.error] == [
-        (r.text, r.score) for r, got in zip(expected, results) if not got.error
-    ]
+    others = [(r, e) for r, e in zip(results, expected) if not r.error]
+    # Same texts; scores equal up to float rounding (a batch of 1 pads nothing).
+    assert [r.text for r, _ in others] == [e.text for _, e in others]
+    assert [r.score for r, _ in others] == pytest.approx([e.score for _, e in others], rel=1e-5)
 
 
 def test_arrays_bytes_and_beam(transcriber, lines):
