@@ -43,12 +43,10 @@ from keras_htr.export.image_bytes import (
 from keras_htr.export.savedmodel import (
     IMAGE_BYTES,
     SERVING_ENDPOINT,
-    check_version,
     version_dir,
     write_version,
 )
 from keras_htr.paragraph_transcriber import MAX_BLOCK_PIXELS, prepare_block
-from keras_htr.transcriber import check_positive
 
 #: `BLOCK_TOO_LARGE`: the block is too large once scaled to the model's line pitch.
 BLOCK_TOO_LARGE = len(STATUS_MESSAGES)
@@ -216,9 +214,7 @@ def export_paragraph_savedmodel(model, base_path, version: int = 1, overwrite: b
             f"Received an invalid value for argument `model`, expected a keras_htr "
             f"ParagraphModel, got {type(model).__name__}"
         )
-    check_version(version)
-    check_positive(max_pixels=max_pixels)
-    target = version_dir(base_path, version, overwrite)
+    target = version_dir(base_path, version, overwrite, max_pixels)
     endpoint = _Endpoint(model, max_pixels)
     archive = keras.export.ExportArchive()
     archive.add_endpoint(SERVING_ENDPOINT, endpoint.transcribe, input_signature=[IMAGE_BYTES])

@@ -138,12 +138,9 @@ def export_savedmodel(
     server watching `base_path` never loads a half-written version.
     """
     from keras_htr.models.line_model import check_line_model
-    from keras_htr.transcriber import check_positive
 
     check_line_model(model)
-    check_version(version)
-    check_positive(max_pixels=max_pixels)
-    target = version_dir(base_path, version, overwrite)
+    target = version_dir(base_path, version, overwrite, max_pixels)
 
     endpoints = _Endpoints(model, max_pixels)
     archive = keras.export.ExportArchive()
@@ -154,20 +151,16 @@ def export_savedmodel(
     return write_version(archive, target, metadata(model), verbose=verbose)
 
 
-def check_version(version) -> None:
-    """Refuse a version TF Serving would not load (it watches positive integer directories)."""
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise ValueError(
-            f"Received an invalid value for argument `version`, expected a positive integer, "
-            f"got {version!r}"
-        )
-
-
-def version_dir(base_path, version: int, overwrite: bool) -> str:
+def version_dir(base_path, version: int, overwrite: bool, max_pixels: int) -> str:
     """`base_path/<version>`, refused if it exists (unless `overwrite`); creates `base_path`.
 
-    Called before the endpoints are traced, so an existing version fails fast.
+    Called before the endpoints are traced, so bad arguments fail fast: a version TF Serving
+    would not load (it watches positive integer directories), a `max_pixels` that is not a
+    positive int, an existing version.
     """
+    from keras_htr.transcriber import check_positive
+
+    check_positive(version=version, max_pixels=max_pixels)
     base_path = os.fspath(base_path)
     target = os.path.join(base_path, str(version))
     if os.path.exists(target) and not overwrite:
