@@ -102,6 +102,9 @@ class TrainConfig:
             `max_steps_per_epoch` (None: no limit) batches. Fine-tuning sizes the whole
             schedule by the lines this way (see `keras_htr.finetune.FINETUNE_DEFAULTS`).
         min_steps_per_epoch, max_steps_per_epoch: see `passes_per_epoch`.
+        pull_to_start: with `init_from`, the strength of a pull of every trained weight back
+            toward its starting value after each step (L2-SP; `keras_htr.finetune.PullToStart`).
+            0 (the default) turns it off.
         strategy: None (one device), `"mirrored"` (all GPUs of this machine, or its logical
             CPU devices) or `"multiworker"` (machines described by `TF_CONFIG`); see
             `keras_htr.distribute.make_strategy`. `batch_size` is then the global batch, split
@@ -134,6 +137,7 @@ class TrainConfig:
     passes_per_epoch: float = 1.0
     min_steps_per_epoch: int = 1
     max_steps_per_epoch: int | None = None
+    pull_to_start: float = 0.0
     strategy: str | None = None
 
     def __post_init__(self):
@@ -157,6 +161,11 @@ class TrainConfig:
         if self.weight_decay < 0 or self.clipnorm <= 0:
             raise _invalid("weight_decay, clipnorm", "weight_decay >= 0 and clipnorm > 0",
                            (self.weight_decay, self.clipnorm))
+        if not self.pull_to_start >= 0:
+            raise _invalid("pull_to_start", "a number >= 0", self.pull_to_start)
+        if self.pull_to_start and self.init_from is None:
+            raise _invalid("pull_to_start", "0 without init_from (it pulls toward the initial model)",
+                           self.pull_to_start)
         if self.keep not in KEEP_CHOICES:
             raise _invalid("keep", f"one of {KEEP_CHOICES}", self.keep)
         if self.verbose not in (0, 1, 2):
@@ -544,6 +553,10 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult:
         ScalarLogs(run_dir / "logs"),
         keras.callbacks.TerminateOnNaN(),
     ]
+    if config.pull_to_start:
+        from keras_htr.finetune import PullToStart
+
+        callbacks.insert(0, PullToStart(config.pull_to_start, run_dir, resume=state is not None))
     if initial_epoch < config.epochs:
         model.fit(
             train_ds,

@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from keras_htr.charset import Charset
 from keras_htr.data.preprocess import PreprocessConfig
-from keras_htr.finetune import FINETUNE_DEFAULTS, fine_tune, fine_tune_charset, load_init_model
+from keras_htr.finetune import FINETUNE_DEFAULTS, START_WEIGHTS_FILE, fine_tune, fine_tune_charset, load_init_model
 from keras_htr.models import LineModel, build_model
 from keras_htr.models.config import CRNNConfig, ModelConfig
 from keras_htr.models.line_model import encoder_layers, resize_output
@@ -164,6 +164,30 @@ def test_passes_per_epoch_repeats_a_small_set(base_model_path, new_hand, tmp_pat
     fine_tune(new_hand, tmp_path / "r", init_from=base_model_path, **options)
     last = keras.models.load_model(tmp_path / "r" / "last.keras")
     assert int(last.optimizer.iterations.numpy()) == 5  # 2 x 9 training lines in batches of 4
+
+
+@pytest.mark.slow
+def test_pull_to_start_holds_the_weights_at_their_start(base_model_path, new_hand, tmp_path):
+    start = keras.models.load_model(base_model_path).get_layer("conv0").kernel.numpy()
+
+    def conv0(run):
+        return keras.models.load_model(run / "last.keras").get_layer("conv0").kernel.numpy()
+
+    fine_tune(new_hand, tmp_path / "free", init_from=base_model_path, seed=1, **FAST)
+    assert np.abs(conv0(tmp_path / "free") - start).max() > 5e-5
+    # A pull of rate 1 puts every weight back at its start after each step.
+    fine_tune(new_hand, tmp_path / "held", init_from=base_model_path, seed=1, pull_to_start=1e9, **FAST)
+    np.testing.assert_allclose(conv0(tmp_path / "held"), start, atol=1e-7)
+
+    # A resumed run keeps the start of the run, not the weights it resumes from.
+    out = tmp_path / "mild"
+    fine_tune(new_hand, out, init_from=base_model_path, seed=1, pull_to_start=1.0, **FAST)
+    assert np.abs(conv0(out) - start).max() > 5e-5
+    fine_tune(new_hand, out, init_from=base_model_path, seed=1, resume=True, **{**FAST, "epochs": 2})
+    with np.load(out / START_WEIGHTS_FILE) as stored:
+        np.testing.assert_array_equal(stored["arr_0"], start)
+    with pytest.raises(ValueError, match="pull_to_start"):
+        fine_tune(new_hand, tmp_path / "r", init_from=base_model_path, pull_to_start=-1.0, **FAST)
 
 
 def test_the_fine_tuning_schedule_is_sized_by_the_lines():

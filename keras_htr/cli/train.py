@@ -47,6 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--freeze", choices=("encoder",),
         help="with --init-from: keep the convolutional encoder fixed, train the rest",
     )
+    parser.add_argument(
+        "--pull-to-start", type=float, metavar="STRENGTH",
+        help="with --init-from: pull every weight back toward its starting value after each "
+        "step, by learning rate x STRENGTH x the distance (L2-SP) "
+        f"(default {_FINE.get('pull_to_start', 0):g}: off)",
+    )
     parser.add_argument("--epochs", type=int, help=f"last epoch (default {_SCRATCH['epochs']}; fine-tuning {_FINE['epochs']})")
     parser.add_argument("--batch-size", type=int, help=f"lines per batch (default {_SCRATCH['batch_size']}; fine-tuning {_FINE['batch_size']})")
     parser.add_argument("--lr", type=float, help=f"peak learning rate (default {_SCRATCH['learning_rate']:g}; fine-tuning {_FINE['learning_rate']:g})")
@@ -99,8 +105,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.resume and not args.train:
         return _error("--train is required (except with --resume)")
-    if args.init_from is None and (args.alphabet != "union" or args.freeze):
-        return _error("--alphabet and --freeze apply to fine-tuning: give --init-from")
+    if args.init_from is None and (args.alphabet != "union" or args.freeze or args.pull_to_start):
+        return _error("--alphabet, --freeze and --pull-to-start apply to fine-tuning: give --init-from")
     try:
         model_config = {}
         if args.model_config:
@@ -116,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
 
     given = {
         "epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
-        "patience": args.patience, "keep": args.keep,
+        "patience": args.patience, "keep": args.keep, "pull_to_start": args.pull_to_start,
     }
     options = {k: v for k, v in given.items() if v is not None}
     if args.init_from is not None:
