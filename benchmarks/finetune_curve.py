@@ -64,10 +64,12 @@ def get_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--epochs", type=int, default=DEFAULT_EPOCHS,
         help=f"fine-tuning epochs (default {DEFAULT_EPOCHS}, so that the 20 runs of the default "
-        "sizes fit in ~10 minutes; 0: the fine-tuning default, 30 epochs with early stopping)",
+        "sizes fit in ~10 minutes; 0: the fine-tuning default schedule, FINETUNE_DEFAULTS)",
     )
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the fine-tuning default)")
     parser.add_argument("--freeze", choices=("encoder",), help="freeze the encoder while fine-tuning")
+    parser.add_argument("--pull-to-start", type=float, default=None,
+                        help="L2-SP strength (default: the fine-tuning default)")
     parser.add_argument(
         "--time-30", action="store_true",
         help="also time one run with every fine-tuning default on 30 lines (the time target)",
@@ -158,6 +160,8 @@ def run(args, report=None) -> tuple:
         options["learning_rate"] = args.lr
     if args.freeze:
         options["freeze"] = args.freeze
+    if args.pull_to_start is not None:
+        options["pull_to_start"] = args.pull_to_start
     points, timed, first = [], None, None
     for writer, synth in unseen_writers(args.skip_writers + args.writers, args.seed)[args.skip_writers :]:
         test = [
