@@ -18,15 +18,13 @@ fresh (`keras_htr.models.line_model.resize_output`).
 
 `pull_to_start` (`--pull-to-start`) adds an L2-SP pull (Li et al., ICML 2018): after each step
 every trained weight moves back toward its value when fine-tuning started, so a few lines adapt
-the model without carrying it far from what it learnt on many writers (`PullToStart`).
+the model without carrying it far from what it learnt on many writers
+(`keras_htr.training.PullToStart`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-
-import keras
-import numpy as np
 
 #: `init_from` value naming the shipped model.
 SHIPPED = "shipped"
@@ -58,61 +56,6 @@ FINETUNE_DEFAULTS = {
     "keep": "last",
     "augment": True,
 }
-
-
-#: Where a fine-tuning run keeps its weights at the start (the anchor of `PullToStart`).
-START_WEIGHTS_FILE = "start_weights.npz"
-
-
-class PullToStart(keras.callbacks.Callback):
-    """L2-SP, decoupled like AdamW's weight decay: a pull toward the starting weights.
-
-    After each training step every trainable weight w moves toward its start w0 by
-    `learning_rate * strength * (w - w0)`, the learning rate being the schedule's value at
-    that step. A weight then settles where the gradient's push balances the pull, about
-    1 / strength from its start for Adam's unit-sized steps; AdamW's own weight decay pulls
-    toward zero instead, which forgets what the model knew.
-
-    The start is written to `<run_dir>/start_weights.npz` when a run begins and read back
-    when it resumes, so a resumed run is pulled toward the same weights.
-
-    Args:
-        strength: the pull per unit of learning rate (0 turns it off).
-        run_dir: the run directory.
-        resume: read the start from `run_dir` (a resumed run) instead of writing it.
-    """
-
-    def __init__(self, strength: float, run_dir, resume: bool = False):
-        super().__init__()
-        if not strength >= 0:
-            raise ValueError(f"Received an invalid value for argument `strength`, expected a number >= 0, got {strength!r}")
-        self.strength = float(strength)
-        self.path = Path(run_dir) / START_WEIGHTS_FILE
-        self.resume = resume
-        self._pairs = []
-
-    def on_train_begin(self, logs=None):
-        variables = self.model.trainable_variables
-        if self.resume:
-            # By position: the paths of nested layers (an LSTM's cell) change between loads.
-            with np.load(self.path) as stored:
-                starts = [stored[f"arr_{i}"] for i in range(len(stored.files))]
-            if [w.shape for w in starts] != [tuple(v.shape) for v in variables]:
-                raise ValueError(f"{self.path} holds other weights than this model's: not this run's file")
-        else:
-            starts = [np.asarray(v) for v in variables]
-            with open(self.path.with_suffix(".tmp"), "wb") as f:
-                np.savez(f, *starts)
-            self.path.with_suffix(".tmp").replace(self.path)
-        self._pairs = [(v, keras.ops.convert_to_tensor(w, dtype=v.dtype)) for v, w in zip(variables, starts)]
-
-    def on_train_batch_end(self, batch, logs=None):
-        if not self.strength:
-            return
-        rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))  # the schedule's, now
-        rate = min(1.0, rate * self.strength)  # 1: back to the start; more would overshoot it
-        for variable, start in self._pairs:
-            variable.assign(variable - rate * (variable - start))
 
 
 def _invalid(name, expected, value):
@@ -240,9 +183,7 @@ def fine_tune(
 __all__ = [
     "ALPHABET_CHOICES",
     "FINETUNE_DEFAULTS",
-    "PullToStart",
     "SHIPPED",
-    "START_WEIGHTS_FILE",
     "fine_tune",
     "fine_tune_charset",
     "initial_model",

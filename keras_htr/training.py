@@ -32,6 +32,7 @@ import os
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from keras_htr.models.config import ModelConfig
 
@@ -103,7 +104,7 @@ class TrainConfig:
             schedule by the lines this way (see `keras_htr.finetune.FINETUNE_DEFAULTS`).
         min_steps_per_epoch, max_steps_per_epoch: see `passes_per_epoch`.
         pull_to_start: with `init_from`, the strength of a pull of every trained weight back
-            toward its starting value after each step (L2-SP; `keras_htr.finetune.PullToStart`).
+            toward its starting value after each step (L2-SP; `PullToStart`).
             0 (the default) turns it off.
         strategy: None (one device), `"mirrored"` (all GPUs of this machine, or its logical
             CPU devices) or `"multiworker"` (machines described by `TF_CONFIG`); see
@@ -334,6 +335,61 @@ class EpochCheckpoint(keras.callbacks.Callback):
                 old.unlink(missing_ok=True)
 
 
+#: Where a fine-tuning run keeps its weights at the start (the anchor of `PullToStart`).
+START_WEIGHTS_FILE = "start_weights.npz"
+
+
+class PullToStart(keras.callbacks.Callback):
+    """L2-SP, decoupled like AdamW's weight decay: a pull toward the starting weights.
+
+    After each training step every trainable weight w moves toward its start w0 by
+    `learning_rate * strength * (w - w0)`, the learning rate being the schedule's value at
+    that step. A weight then settles where the gradient's push balances the pull, about
+    1 / strength from its start for Adam's unit-sized steps; AdamW's own weight decay pulls
+    toward zero instead, which forgets what the model knew.
+
+    The start is written to `<run_dir>/start_weights.npz` when a run begins and read back
+    when it resumes, so a resumed run is pulled toward the same weights.
+
+    Args:
+        strength: the pull per unit of learning rate (0 turns it off).
+        run_dir: the run directory.
+        resume: read the start from `run_dir` (a resumed run) instead of writing it.
+    """
+
+    def __init__(self, strength: float, run_dir, resume: bool = False):
+        super().__init__()
+        if not strength >= 0:
+            raise ValueError(f"Received an invalid value for argument `strength`, expected a number >= 0, got {strength!r}")
+        self.strength = float(strength)
+        self.path = Path(run_dir) / START_WEIGHTS_FILE
+        self.resume = resume
+        self._pairs = []
+
+    def on_train_begin(self, logs=None):
+        variables = self.model.trainable_variables
+        if self.resume:
+            # By position: the paths of nested layers (an LSTM's cell) change between loads.
+            with np.load(self.path) as stored:
+                starts = [stored[f"arr_{i}"] for i in range(len(stored.files))]
+            if [w.shape for w in starts] != [tuple(v.shape) for v in variables]:
+                raise ValueError(f"{self.path} holds other weights than this model's: not this run's file")
+        else:
+            starts = [np.asarray(v) for v in variables]
+            with open(self.path.with_suffix(".tmp"), "wb") as f:
+                np.savez(f, *starts)
+            self.path.with_suffix(".tmp").replace(self.path)
+        self._pairs = [(v, keras.ops.convert_to_tensor(w, dtype=v.dtype)) for v, w in zip(variables, starts)]
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not self.strength:
+            return
+        rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))  # the schedule's, now
+        rate = min(1.0, rate * self.strength)  # 1: back to the start; more would overshoot it
+        for variable, start in self._pairs:
+            variable.assign(variable - rate * (variable - start))
+
+
 class ScalarLogs(keras.callbacks.Callback):
     """Epoch scalars as TensorBoard event files in `log_dir/train` and `log_dir/validation`.
 
@@ -554,8 +610,6 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult:
         keras.callbacks.TerminateOnNaN(),
     ]
     if config.pull_to_start:
-        from keras_htr.finetune import PullToStart
-
         callbacks.insert(0, PullToStart(config.pull_to_start, run_dir, resume=state is not None))
     if initial_epoch < config.epochs:
         model.fit(
@@ -571,6 +625,6 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult:
 
 
 __all__ = [
-    "KEEP_CHOICES", "BestCheckpoint", "EpochCheckpoint", "ScalarLogs", "TrainConfig", "TrainResult",
+    "KEEP_CHOICES", "START_WEIGHTS_FILE", "BestCheckpoint", "EpochCheckpoint", "PullToStart", "ScalarLogs", "TrainConfig", "TrainResult",
     "hold_out", "is_finite", "read_state", "steps_per_epoch", "train",
 ]  # fmt: skip

@@ -9,11 +9,11 @@ from PIL import Image, ImageDraw, ImageFont
 
 from keras_htr.charset import Charset
 from keras_htr.data.preprocess import PreprocessConfig
-from keras_htr.finetune import FINETUNE_DEFAULTS, START_WEIGHTS_FILE, fine_tune, fine_tune_charset, load_init_model
+from keras_htr.finetune import FINETUNE_DEFAULTS, fine_tune, fine_tune_charset, load_init_model
 from keras_htr.models import LineModel, build_model
 from keras_htr.models.config import CRNNConfig, ModelConfig
 from keras_htr.models.line_model import encoder_layers, resize_output
-from keras_htr.training import HELD_OUT_FILE, hold_out, read_state
+from keras_htr.training import HELD_OUT_FILE, START_WEIGHTS_FILE, hold_out, read_state
 from keras_htr.transcriber import load_line_model
 
 TINY = ModelConfig(
