@@ -9,11 +9,13 @@ nested, 0 is the model as it is) through the user's path: the lines are written 
 for validation), and `best.keras` is evaluated on other lines of the same writer.
 
 It prints a Markdown table (CER per writer and size, the mean, the ratio to N = 0), the time of
-each fine-tuning run, and the issue-11 targets; it writes the curve as a PNG.
+each fine-tuning run, and the issue-11 targets; it writes the curve as a PNG. `--pull-to-start
+0,30` runs each (writer, size) once per L2-SP strength, on the same lines, side by side.
 
     python benchmarks/finetune_curve.py                            # ~10 minutes on 2 cores
     python benchmarks/finetune_curve.py --sizes 0,25 --epochs 0 --time-30  # the full defaults
     python benchmarks/finetune_curve.py --sizes 0,25 --writers 1 --png ''   # a quick check
+    python benchmarks/finetune_curve.py --epochs 0 --sizes 0,10,25 --pull-to-start 0,30
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class Point:
     cer: float
     seconds: float = 0.0  # fine-tuning wall time (0 for size 0)
     epochs: int = 0
+    variant: str = ""  # "" (one setting), or which of the compared settings, e.g. "pull 30"
 
 
 def get_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -68,8 +71,9 @@ def get_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the fine-tuning default)")
     parser.add_argument("--freeze", choices=("encoder",), help="freeze the encoder while fine-tuning")
-    parser.add_argument("--pull-to-start", type=float, default=None,
-                        help="L2-SP strength (default: the fine-tuning default)")
+    parser.add_argument("--pull-to-start", default=None, metavar="S[,S...]",
+                        help="L2-SP strength (default: the fine-tuning default); several, "
+                        "e.g. 0,30, are compared side by side on the same lines")
     parser.add_argument(
         "--time-30", action="store_true",
         help="also time one run with every fine-tuning default on 30 lines (the time target)",
@@ -85,6 +89,13 @@ def get_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"--sizes must be integers separated by commas, got {args.sizes!r}")
     if not args.sizes or args.sizes[0] < 0 or 0 < min([s for s in args.sizes if s] or [2]) < 2:
         parser.error("--sizes must be 0 or at least 2 (a tenth is held out for validation)")
+    if args.pull_to_start is not None:
+        try:
+            args.pull_to_start = [float(s) for s in args.pull_to_start.split(",") if s.strip()]
+        except ValueError:
+            parser.error(f"--pull-to-start must be numbers separated by commas, got {args.pull_to_start!r}")
+        if not args.pull_to_start or min(args.pull_to_start) < 0:
+            parser.error("--pull-to-start must be one or more strengths >= 0")
     for name in ("writers", "test_lines"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be positive")
@@ -143,9 +154,17 @@ def cer_of(model_path, samples) -> float:
     return evaluate(load_transcriber(model_path), samples, batch_size=32).cer
 
 
+def variants(args) -> dict:
+    """{name: extra fine_tune options}: one unnamed setting, or one per `--pull-to-start`."""
+    strengths = args.pull_to_start or []
+    if len(strengths) <= 1:
+        return {"": {"pull_to_start": strengths[0]} if strengths else {}}
+    return {f"pull {s:g}": {"pull_to_start": s} for s in strengths}
+
+
 def run(args, report=None) -> tuple:
-    """Fine-tunes and measures every (writer, size); calls `report(points, timed)` after each
-    writer, so a long run leaves its results so far."""
+    """Fine-tunes and measures every (writer, size, variant); calls `report(points, timed)`
+    after each writer, so a long run leaves its results so far."""
     import keras
 
     from keras_htr.data.sample import Sample
@@ -160,8 +179,7 @@ def run(args, report=None) -> tuple:
         options["learning_rate"] = args.lr
     if args.freeze:
         options["freeze"] = args.freeze
-    if args.pull_to_start is not None:
-        options["pull_to_start"] = args.pull_to_start
+    settings = variants(args)
     points, timed, first = [], None, None
     for writer, synth in unseen_writers(args.skip_writers + args.writers, args.seed)[args.skip_writers :]:
         test = [
@@ -172,20 +190,24 @@ def run(args, report=None) -> tuple:
         all_lines = sorted(write_lines(synth, FINETUNE_START, count, work / writer / "all").glob("*.png"))
         first = first or (writer, all_lines, test)
         for size in args.sizes:
-            if size == 0:
-                points.append(Point(writer, 0, cer_of(model, test)))
-                print(f"  {writer}: 0 lines, CER {points[-1].cer:.2%}", file=sys.stderr)
+            if size == 0:  # the model as it is: one measurement shared by every variant
+                cer = cer_of(model, test)
+                points += [Point(writer, 0, cer, variant=name) for name in settings]
+                print(f"  {writer}: 0 lines, CER {cer:.2%}", file=sys.stderr)
                 continue
             subset = _first_lines(all_lines, size, work / writer / f"n{size}")
-            keras.backend.clear_session()  # each run alone, as a user's process would be
-            start = time.perf_counter()
-            result = fine_tune(subset, work / writer / f"run{size}", init_from=model, **options)
-            seconds = time.perf_counter() - start
-            points.append(Point(writer, size, cer_of(result.best_model, test), seconds, result.epochs_done))
-            print(
-                f"  {writer}: {size} lines, CER {points[-1].cer:.2%} "
-                f"({seconds:.0f} s, {result.epochs_done} epochs)", file=sys.stderr,
-            )
+            for name, extra in settings.items():
+                keras.backend.clear_session()  # each run alone, as a user's process would be
+                start = time.perf_counter()
+                run_dir = work / writer / f"run{size}{name.replace(' ', '')}"
+                result = fine_tune(subset, run_dir, init_from=model, **options, **extra)
+                seconds = time.perf_counter() - start
+                points.append(Point(writer, size, cer_of(result.best_model, test), seconds,
+                                    result.epochs_done, name))
+                print(
+                    f"  {writer}{' ' + name if name else ''}: {size} lines, CER {points[-1].cer:.2%} "
+                    f"({seconds:.0f} s, {result.epochs_done} epochs)", file=sys.stderr,
+                )
         if report is not None:
             report(points, timed)
     if args.time_30 and first is not None:
@@ -203,32 +225,49 @@ def run(args, report=None) -> tuple:
 
 
 def summary(points: Sequence[Point]) -> dict:
-    """{size: mean CER over writers} and per-writer {(writer, size): CER}."""
+    """{size: mean CER over writers} of points of one variant."""
     sizes = sorted({p.size for p in points})
-    mean = {s: sum(p.cer for p in points if p.size == s) / sum(p.size == s for p in points) for s in sizes}
-    return mean
+    return {s: sum(p.cer for p in points if p.size == s) / sum(p.size == s for p in points) for s in sizes}
+
+
+def by_variant(points: Sequence[Point]) -> dict:
+    """{variant: its points}, in the order the variants were run."""
+    groups: dict = {}
+    for p in points:
+        groups.setdefault(p.variant, []).append(p)
+    return groups
 
 
 def format_table(points: Sequence[Point], timed: Point | None = None) -> str:
-    writers = list(dict.fromkeys(p.writer for p in points))
+    """One Markdown table; with several variants, a row per (writer, variant) and a mean and a
+    ratio row per variant, so the settings read side by side."""
+    groups = by_variant(points)
     sizes = sorted({p.size for p in points})
-    cer = {(p.writer, p.size): p.cer for p in points}
-    mean = summary(points)
     head = "| writer | " + " | ".join(f"{s} lines" for s in sizes) + " |"
     lines = [head, "|" + " --- |" * (len(sizes) + 1)]
-    for w in writers:
-        lines.append(f"| {w} | " + " | ".join(f"{cer[w, s]:.1%}" for s in sizes) + " |")
-    lines.append("| **mean** | " + " | ".join(f"**{mean[s]:.1%}**" for s in sizes) + " |")
-    if 0 in mean and mean[0] > 0:
-        lines.append("| CER / CER at 0 | " + " | ".join(f"{mean[s] / mean[0]:.2f}" for s in sizes) + " |")
-    tuned = [p for p in points if p.size]
-    if tuned:
-        by_size = {s: [p.seconds for p in tuned if p.size == s] for s in sizes if s}
-        lines.append(
-            "| fine-tuning time (mean) | " + " | ".join(
-                "-" if s == 0 else f"{sum(by_size[s]) / len(by_size[s]):.0f} s" for s in sizes
-            ) + " |"
-        )
+
+    def row(label, values):
+        lines.append(f"| {label} | " + " | ".join(values) + " |")
+
+    def named(label, variant):
+        return f"{label}, {variant}" if variant else label
+
+    for variant, mine in groups.items():
+        cer = {(p.writer, p.size): p.cer for p in mine}
+        for w in dict.fromkeys(p.writer for p in mine):
+            row(named(w, variant), [f"{cer[w, s]:.1%}" if (w, s) in cer else "-" for s in sizes])
+    for variant, mine in groups.items():
+        mean = summary(mine)
+        row(named("**mean**", variant), [f"**{mean[s]:.1%}**" if s in mean else "-" for s in sizes])
+        if mean.get(0):
+            row(named("CER / CER at 0", variant), [f"{mean[s] / mean[0]:.2f}" if s in mean else "-" for s in sizes])
+    for variant, mine in groups.items():
+        tuned = [p for p in mine if p.size]
+        if tuned:
+            seconds = {s: [p.seconds for p in tuned if p.size == s] for s in sizes if s}
+            row(named("fine-tuning time (mean)", variant), [
+                f"{sum(seconds[s]) / len(seconds[s]):.0f} s" if seconds.get(s) else "-" for s in sizes
+            ])
     lines.append("")
     for name, value, limit, met in check_targets(points, timed):
         lines.append(f"target {name}: {value} (limit {limit}) {'met' if met else 'MISSED'}")
@@ -237,17 +276,20 @@ def format_table(points: Sequence[Point], timed: Point | None = None) -> str:
 
 def check_targets(points: Sequence[Point], timed: Point | None = None) -> list:
     """[(description, value, limit, met)]: CER at 25 lines <= half the CER at 0, for the mean
-    and for every writer; fine-tuning time on 30 lines with the defaults."""
+    and for every writer (per variant); fine-tuning time on 30 lines with the defaults."""
     out = []
-    cer = {(p.writer, p.size): p.cer for p in points}
-    writers = list(dict.fromkeys(p.writer for p in points))
-    if all((w, 0) in cer and (w, TARGET_SIZE) in cer for w in writers) and writers:
-        mean = summary(points)
-        ratio = mean[TARGET_SIZE] / mean[0] if mean[0] else float("inf")
-        out.append((f"mean CER at {TARGET_SIZE} lines / at 0", f"{ratio:.2f}", TARGET_RATIO, ratio <= TARGET_RATIO))
-        halved = sum(cer[w, TARGET_SIZE] <= TARGET_RATIO * cer[w, 0] for w in writers)
-        out.append((f"writers whose CER {TARGET_SIZE} lines halve", f"{halved}/{len(writers)}",
-                    f"{len(writers)}/{len(writers)}", halved == len(writers)))
+    for variant, mine in by_variant(points).items():
+        suffix = f" ({variant})" if variant else ""
+        cer = {(p.writer, p.size): p.cer for p in mine}
+        writers = list(dict.fromkeys(p.writer for p in mine))
+        if writers and all((w, 0) in cer and (w, TARGET_SIZE) in cer for w in writers):
+            mean = summary(mine)
+            ratio = mean[TARGET_SIZE] / mean[0] if mean[0] else float("inf")
+            out.append((f"mean CER at {TARGET_SIZE} lines / at 0{suffix}", f"{ratio:.2f}", TARGET_RATIO,
+                        ratio <= TARGET_RATIO))
+            halved = sum(cer[w, TARGET_SIZE] <= TARGET_RATIO * cer[w, 0] for w in writers)
+            out.append((f"writers whose CER {TARGET_SIZE} lines halve{suffix}", f"{halved}/{len(writers)}",
+                        f"{len(writers)}/{len(writers)}", halved == len(writers)))
     if timed is not None:
         out.append(("fine-tuning with the defaults on 30 lines", f"{timed.seconds:.0f} s",
                     f"{TIME_LIMIT_S:.0f} s", timed.seconds <= TIME_LIMIT_S))
@@ -260,22 +302,28 @@ def plot(points: Sequence[Point], path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    writers = list(dict.fromkeys(p.writer for p in points))
+    groups = by_variant(points)
     sizes = sorted({p.size for p in points})
     positions = {s: i for i, s in enumerate(sizes)}  # evenly spaced: 0 has no log position
+    styles = ["-", "--", ":", "-."]
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
-    for w in writers:
-        mine = sorted((p for p in points if p.writer == w), key=lambda p: p.size)
-        ax.plot([positions[p.size] for p in mine], [100 * p.cer for p in mine], "o-", alpha=0.6, label=w)
-    mean = summary(points)
-    ax.plot([positions[s] for s in sizes], [100 * mean[s] for s in sizes], "k-", lw=2.5, label="mean")
+    for k, (variant, mine) in enumerate(groups.items()):
+        style = styles[k % len(styles)]
+        suffix = f" ({variant})" if variant else ""
+        for c, w in enumerate(dict.fromkeys(p.writer for p in mine)):
+            curve = sorted((p for p in mine if p.writer == w), key=lambda p: p.size)
+            ax.plot([positions[p.size] for p in curve], [100 * p.cer for p in curve], "o" + style,
+                    color=f"C{c}", alpha=0.6, label=w + suffix)
+        mean = summary(mine)
+        ax.plot([positions[s] for s in mean], [100 * v for v in mean.values()], "k" + style, lw=2.5,
+                label="mean" + suffix)
     ax.set_xticks(range(len(sizes)), [str(s) for s in sizes])
     ax.set_xlabel("fine-tuning lines of the writer (0: the model as shipped)")
     ax.set_ylabel("CER on the writer's other lines (%)")
     ax.set_title("Fine-tuning on one unseen writer")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, ncol=2 if len(groups) > 1 else 1)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
