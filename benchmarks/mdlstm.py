@@ -15,6 +15,9 @@ Absolute times on shared machines are noisy; each figure is the best of
 `--repeats` timed calls after a warm-up, timed round-robin so ratios come
 from the same moments of the same run.
 
+The layer's inference call (`training=False`, as `predict` and the exports run it) is timed
+too: it skips storing what the backward needs.
+
 Usage: python benchmarks/mdlstm.py [--batch 8] [--repeats 5] [--skip-per-cell-xla]
 """
 
@@ -161,6 +164,10 @@ def main(argv=None):
             # Forward only: the loops alone, without the wavefront's hand-written
             # backward (the per-cell loop is differentiated by TF's autodiff).
             calls[label, "forward"] = (tf.function(forward, jit_compile=True), (x,))
+        # Inference (`training=False`, as predict and the exports call it): the forward scan
+        # without storing c and the gate activations for the backward.
+        inference = tf.function(lambda t: layer(t, training=False), jit_compile=True)
+        calls["wavefront", "inference"] = (inference, (x,))
         times = best_times(calls, args.repeats)
 
         peak = matmul_flops / times.pop("matmul") / 1e9
@@ -168,13 +175,15 @@ def main(argv=None):
         print(f"== {name} (input {tuple(x.shape)}, {height + width - 1} wavefront steps "
               f"vs {height * width} cells), forward + backward")
         for (label, jit), t in times.items():
-            kind = "forward only, XLA" if jit == "forward" else "XLA" if jit else "no XLA"
+            kind = {"forward": "forward only, XLA", "inference": "inference, XLA"}.get(jit, "XLA" if jit else "no XLA")
             print(f"  {label:9s} {kind:18s} {t * 1e3:9.1f} ms")
         print(f"  wavefront vs per-cell, no XLA: {times['per-cell', False] / times['wavefront', False]:6.1f}x")
         if ("per-cell", True) in times:
             print(f"  wavefront vs per-cell, XLA:    {times['per-cell', True] / times['wavefront', True]:6.1f}x")
         print(f"  wavefront vs per-cell, forward only, XLA: "
               f"{times['per-cell', 'forward'] / times['wavefront', 'forward']:6.1f}x")
+        print(f"  wavefront inference vs per-cell, forward only, XLA: "
+              f"{times['per-cell', 'forward'] / times['wavefront', 'inference']:6.1f}x")
         print(f"  XLA vs no XLA (wavefront):     {times['wavefront', False] / times['wavefront', True]:6.2f}x")
         gflops = flops / times["wavefront", True] / 1e9
         print(f"  dense matmul 1024^3: {peak:.1f} GFLOP/s; layer (XLA): {gflops:.2f} GFLOP/s "

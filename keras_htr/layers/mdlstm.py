@@ -43,7 +43,58 @@ def _shift_up(s):
     return tf.concat([_rows(s, 1, None), tf.zeros_like(_rows(s, None, 1))], axis=-2)
 
 
-def wavefront_scan(xs, kernel, recurrent_kernel, bias, valid, cell):
+def _forward_scan(xs, weights, bias, valid, cell, store):
+    """The forward recurrence over the skewed steps, keeping the per-step tensors `store` names.
+
+    Args:
+        xs, valid: as in `wavefront_scan`.
+        weights: `(D, C + 2U, 5U)`, the input kernel stacked over the recurrent one.
+        bias: `(D, 5U)`.
+        cell: `GravesCell` or `BoundedCell`.
+        store: which of `"h"`, `"c"`, `"act"` (the gate activations) to keep for every step.
+
+    Returns:
+        {name: `(T, D, B, H, size)` stacked steps} for the names in `store`.
+    """
+    steps = tf.shape(xs)[0]
+    d, batch, height = (_dim(xs, a) for a in (1, 2, 3))
+    channels = xs.shape[-1]
+    g = bias.shape[-1]
+    u = g // NUM_GATES
+    dtype = xs.dtype
+    bias_b = bias[:, None, None, :]
+    x_steps = tf.TensorArray(dtype, size=steps).unstack(xs)
+    valid_steps = tf.TensorArray(dtype, size=steps).unstack(valid)
+    sizes = {"h": u, "c": u, "act": g}
+
+    def body(t, h, c, *stored):
+        inputs = tf.concat([x_steps.read(t), h, _shift_down(h)], -1)
+        gates = tf.matmul(tf.reshape(inputs, [d, -1, channels + 2 * u]), weights)
+        gates = tf.reshape(gates, [d, batch, height, g]) + bias_b
+        c, act = cell.forward(gates, c, _shift_down(c))
+        c = c * valid_steps.read(t)  # cells outside their sample stay zero
+        h = tf.split(act, NUM_GATES, axis=-1)[3] * tf.tanh(c)
+        new = {"h": h, "c": c, "act": act}
+        return (t + 1, h, c) + tuple(ta.write(t, new[name]) for ta, name in zip(stored, store))
+
+    zeros = tf.zeros([d, batch, height, u], dtype)
+    _, _, _, *stored = tf.while_loop(
+        lambda t, *_: t < steps,
+        body,
+        (tf.constant(0), zeros, zeros) + tuple(_step_array(dtype, steps, d, batch, height, sizes[n]) for n in store),
+        maximum_iterations=steps,
+    )
+    return {name: ta.stack() for name, ta in zip(store, stored)}
+
+
+def _step_array(dtype, steps, *element_shape):
+    """A TensorArray of `steps` elements with an explicit element shape (TFLite's lowering of
+    tensor lists needs it; dynamic sizes are left as None)."""
+    shape = [s if isinstance(s, int) else None for s in element_shape]
+    return tf.TensorArray(dtype, size=steps, element_shape=shape)
+
+
+def wavefront_scan(xs, kernel, recurrent_kernel, bias, valid, cell, training=True, keep_c=True):
     """Run the 2-D recurrence over a skewed input, with a hand-written backward scan.
 
     Args:
@@ -54,9 +105,13 @@ def wavefront_scan(xs, kernel, recurrent_kernel, bias, valid, cell):
         valid: `(T, 1, B or 1, H, 1)` float, 1 on cells inside their sample;
             every other cell (skew padding, image padding) is held at zero.
         cell: `GravesCell` or `BoundedCell`.
+        training: False runs the forward alone, keeping only h (and c with `keep_c`) and not
+            the gate activations the hand-written backward needs: less memory traffic per
+            step for inference. TensorFlow still differentiates it, as any loop, only slower.
+        keep_c: with `training=False`, whether to return c too.
 
     Returns:
-        `(h, c)`, each `(T, D, B, H, U)`.
+        `(h, c)`, each `(T, D, B, H, U)`; c is None with `training=False, keep_c=False`.
 
     Each step does one matmul of [x, h_left, h_up] by the stacked kernels and
     one fused block of gate math, so no `(T, D, B, H, 5U)` projection is ever
@@ -67,44 +122,30 @@ def wavefront_scan(xs, kernel, recurrent_kernel, bias, valid, cell):
     in the loop's own layout (einsums over the stacked steps needed large
     transposes that cost more than the backward loop itself).
     """
+    if not training:
+        weights = tf.concat([kernel, recurrent_kernel], axis=1)
+        out = _forward_scan(xs, weights, bias, valid, cell, ("h", "c") if keep_c else ("h",))
+        return out["h"], out.get("c")
+
     steps = tf.shape(xs)[0]
     d, batch, height = (_dim(xs, a) for a in (1, 2, 3))
     channels = xs.shape[-1]
     g = bias.shape[-1]
     u = g // NUM_GATES
     dtype = xs.dtype
-    state_shape = [d, batch, height, u]
+    zeros = tf.zeros([d, batch, height, u], dtype)
+
+    def ta(last):
+        return _step_array(dtype, steps, d, batch, height, last)
+
+    def tas(*xs):
+        return [tf.TensorArray(dtype, size=steps).unstack(x) for x in xs]
 
     @tf.custom_gradient
     def scan(xs, kernel, recurrent_kernel, bias):
         weights = tf.concat([kernel, recurrent_kernel], axis=1)  # (D, C + 2U, 5U)
-        bias_b = bias[:, None, None, :]
-        tas = lambda *xs: [tf.TensorArray(dtype, size=steps).unstack(x) for x in xs]  # noqa: E731
-        x_steps, valid_steps = tas(xs, valid)
-
-        def body(t, h, c, hs, cs, acts):
-            inputs = tf.concat([x_steps.read(t), h, _shift_down(h)], -1)
-            gates = tf.matmul(tf.reshape(inputs, [d, -1, channels + 2 * u]), weights)
-            gates = tf.reshape(gates, [d, batch, height, g]) + bias_b
-            c, act = cell.forward(gates, c, _shift_down(c))
-            c = c * valid_steps.read(t)  # cells outside their sample stay zero
-            h = tf.split(act, NUM_GATES, axis=-1)[3] * tf.tanh(c)
-            return t + 1, h, c, hs.write(t, h), cs.write(t, c), acts.write(t, act)
-
-        zeros = tf.zeros(state_shape, dtype)
-
-        def ta(last):
-            # Explicit element shapes: TFLite's lowering of tensor lists needs them.
-            shape = [s if isinstance(s, int) else None for s in (d, batch, height, last)]
-            return tf.TensorArray(dtype, size=steps, element_shape=shape)
-
-        _, _, _, hs, cs, acts = tf.while_loop(
-            lambda t, *_: t < steps,
-            body,
-            (tf.constant(0), zeros, zeros, ta(u), ta(u), ta(g)),
-            maximum_iterations=steps,
-        )
-        hs, cs, acts = hs.stack(), cs.stack(), acts.stack()
+        out = _forward_scan(xs, weights, bias, valid, cell, ("h", "c", "act"))
+        hs, cs, acts = out["h"], out["c"], out["act"]
 
         def grad(dhs, dcs):
             dhs = tf.zeros_like(hs) if dhs is None else dhs
@@ -250,6 +291,9 @@ class MDLSTM2D(keras.layers.Layer):
     Call arguments:
         inputs: float tensor `(batch, height, width, channels)`.
         mask: optional bool tensor `(batch, height, width)`, True on valid pixels.
+        training: False (as `predict`, `evaluate` and the exports pass) runs the forward
+            scan alone, without storing what the hand-written backward needs; the outputs
+            are the same.
 
     Returns:
         `(batch, height, width, output_units)`, zero outside the mask; with
@@ -392,7 +436,7 @@ class MDLSTM2D(keras.layers.Layer):
                 f"{expected}, got shape {mask_shape}"
             )
 
-    def call(self, inputs, mask=None):
+    def call(self, inputs, mask=None, training=None):
         inputs = tf.convert_to_tensor(inputs)
         if mask is not None:
             mask = tf.convert_to_tensor(mask)
@@ -442,6 +486,10 @@ class MDLSTM2D(keras.layers.Layer):
             tf.cast(self.bias, dtype),
             valid,
             CELL_CLASSES[self.cell],
+            # Only an explicit inference call (predict, evaluate, exports) drops what the
+            # backward needs: a call under a GradientTape without `training` keeps it.
+            training=training is not False,
+            keep_c=self.return_state,
         )
         if self.return_state:
             # Each direction ends at its sample's far corner: row h_b-1, step h_b+w_b-2.

@@ -45,8 +45,8 @@ def outputs_and_grads(fn, layer, x):
     return [out, h, c], tape.gradient(loss, [x, *layer.trainable_weights])
 
 
-def assert_matches_reference(layer, x):
-    got, got_grads = outputs_and_grads(lambda t: layer(t), layer, x)
+def assert_matches_reference(layer, x, training=None):
+    got, got_grads = outputs_and_grads(lambda t: layer(t, training=training), layer, x)
     want, want_grads = outputs_and_grads(lambda t: reference_mdlstm(layer, t), layer, x)
     for g, w in zip(got + got_grads, want + want_grads):
         np.testing.assert_allclose(g.numpy(), w.numpy(), atol=ATOL, rtol=1e-4)
@@ -142,6 +142,23 @@ def test_default_cell_state_stays_in_range_at_initialisation(units, shape):
     # The Graves cell (two forget gates biased to +1) blows up on the same input.
     _, _, c_graves = MDLSTM2D(units, directions=4, cell="graves", return_state=True)(x)
     assert np.abs(c_graves.numpy()).max() > 1e3
+
+
+@pytest.mark.parametrize("cell", ["graves", "bounded"])
+def test_inference_scan_matches_reference_and_still_differentiates(cell):
+    # training=False keeps neither c nor the gate activations per step; TF's own gradient of
+    # that loop must still be the reference's.
+    layer = make_layer(directions=4, cell=cell, return_state=True)
+    assert_matches_reference(layer, random_images((2, 3, 5, 2)), training=False)
+
+
+def test_inference_scan_equals_training_scan_on_a_padded_batch_under_xla():
+    layer = make_layer(directions=4, cell="bounded")
+    x, mask, _ = padded_batch(SIZES)
+    call = tf.function(lambda a, m, training: layer(a, mask=m, training=training), jit_compile=True)
+    inference = call(tf.convert_to_tensor(x), mask, False).numpy()
+    np.testing.assert_allclose(inference, layer(x, mask=mask, training=True).numpy(), atol=ATOL)
+    assert np.all(inference[~mask] == 0)
 
 
 def test_one_direction_depends_on_exactly_the_top_left_quadrant():
