@@ -22,6 +22,7 @@ about a minute on 2 cores with the shipped model.
 
     python benchmarks/generalisation.py --model keras_htr/shipped/htr_line.keras
     python benchmarks/generalisation.py --model M --lines-per-writer 100 --seed 7 --json
+    python benchmarks/generalisation.py --model new.keras --model old.keras   # side by side
 """
 
 from __future__ import annotations
@@ -72,7 +73,11 @@ class Row:
 
 def get_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", help="a .keras model (default: the shipped model)")
+    parser.add_argument(
+        "--model", action="append",
+        help="a .keras model (default: the shipped model); repeat it to compare models side by "
+        "side on the same lines",
+    )
     parser.add_argument(
         "--lines-per-writer",
         type=int,
@@ -280,43 +285,82 @@ def format_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-def run(args) -> list:
+def compare_table(results: dict) -> str:
+    """CER per writer and group of several models, one column each, on the same lines."""
+    names = list(results)
+    cer = {name: {(r.group, r.writer): r for r in rows} for name, rows in results.items()}
+    lines = [
+        "| group | writer | " + " | ".join(f"CER {n}" for n in names) + " |",
+        "|" + " --- |" * (len(names) + 2),
+    ]
+    for r in results[names[0]]:
+        bold = "**" if r.writer == "(all)" or r.group == "worst unseen writer" else ""
+        cells = []
+        for n in names:
+            other = cer[n].get((r.group, r.writer))
+            if r.group == "worst unseen writer":  # each model's own worst writer
+                other = next((o for o in results[n] if o.group == r.group), None)
+                cells.append(f"{bold}{other.cer:.2%}{bold} ({other.writer})" if other else "-")
+                continue
+            cells.append(f"{bold}{other.cer:.2%}{bold}" if other else "-")
+        lines.append(f"| {bold}{r.group}{bold} | {'' if bold and r.group == 'worst unseen writer' else r.writer} | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def run(args) -> dict:
+    """{model name: rows}; every model reads the same rendered lines."""
     import keras_htr
 
-    transcriber = keras_htr.load_transcriber(args.model)
     sources = make_sources(args)
+    if len(args.model or []) > 1:  # render each line once for all the models
+        sources = [dataclasses.replace(s, line=_cached(s.line)) for s in sources]
+    results = {}
+    for model in args.model or [None]:
+        transcriber = keras_htr.load_transcriber(model)
 
-    def transcribe(images):
-        results = transcriber.transcribe(images, batch_size=args.batch_size)
-        return [r.text for r in results]
+        def transcribe(images, transcriber=transcriber):
+            results = transcriber.transcribe(images, batch_size=args.batch_size)
+            return [r.text for r in results]
 
-    start = time.perf_counter()
-    rows = evaluate(transcribe, sources, transcriber.charset, progress=not args.json)
-    if not args.json:
-        print(
-            f"{sum(s.lines for s in sources)} lines in {time.perf_counter() - start:.0f} s",
-            file=sys.stderr,
-        )
-    return rows
+        start = time.perf_counter()
+        rows = evaluate(transcribe, sources, transcriber.charset, progress=not args.json)
+        if not args.json:
+            print(
+                f"{model or 'shipped'}: {sum(s.lines for s in sources)} lines in "
+                f"{time.perf_counter() - start:.0f} s",
+                file=sys.stderr,
+            )
+        results[model or "shipped"] = rows
+    return results
+
+
+def _cached(line: Callable) -> Callable:
+    memo: dict = {}
+    return lambda i: memo[i] if i in memo else memo.setdefault(i, line(i))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = get_args(argv)
-    rows = run(args)
+    results = run(args)
     if args.json:
-        targets = [dict(zip(("target", "value", "limit", "met"), t)) for t in check_targets(rows)]
-        print(
-            json.dumps(
-                {
-                    "seed": args.seed,
-                    "rows": [dataclasses.asdict(r) for r in rows],
-                    "targets": targets,
-                },
-                indent=1,
-            )
-        )
-    else:
+        def as_json(rows):
+            targets = [dict(zip(("target", "value", "limit", "met"), t)) for t in check_targets(rows)]
+            return {"rows": [dataclasses.asdict(r) for r in rows], "targets": targets}
+
+        if len(results) == 1:
+            print(json.dumps({"seed": args.seed, **as_json(next(iter(results.values())))}, indent=1))
+        else:
+            print(json.dumps({"seed": args.seed, "models": {m: as_json(r) for m, r in results.items()}},
+                             indent=1))
+        return 0
+    for model, rows in results.items():
+        if len(results) > 1:
+            print(f"\n## {model}\n")
         print(format_table(rows))
+    if len(results) > 1:
+        print("\n## side by side\n")
+        print(compare_table(results))
     return 0
 
 
