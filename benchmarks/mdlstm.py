@@ -166,7 +166,7 @@ def main(argv=None):
             calls[label, "forward"] = (tf.function(forward, jit_compile=True), (x,))
         # Inference (`training=False`, as predict and the exports call it): the forward scan
         # without storing c and the gate activations for the backward.
-        inference = tf.function(lambda t: layer(t, training=False), jit_compile=True)
+        inference = tf.function(lambda t, layer=layer: layer(t, training=False), jit_compile=True)
         calls["wavefront", "inference"] = (inference, (x,))
         times = best_times(calls, args.repeats)
 
