@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from keras_htr.finetune import FINETUNE_DEFAULTS
 
@@ -90,7 +91,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="train on several devices: mirrored (this machine's GPUs, or its logical CPUs) or "
         "multiworker (machines described by TF_CONFIG); --batch-size is then the global batch",
     )
-    parser.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
+    parser.add_argument(
+        "--quiet", action="store_true",
+        help="one line per epoch instead of a progress bar (the default when the output is not "
+        "a terminal, e.g. a log file: a progress bar there is thousands of redraws on one line)",
+    )
+
+
+def keras_verbosity(quiet: bool) -> int:
+    """Keras' fit verbosity: a progress bar on a terminal, one line per epoch otherwise (a log
+    file, a pipe) or with --quiet."""
+    terminal = hasattr(sys.stdout, "isatty") and sys.stdout.isatty()
+    return 2 if quiet or not terminal else 1
 
 
 def _error(message: str) -> int:
@@ -134,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
             height=args.height, weight_decay=args.weight_decay, clipnorm=args.clipnorm,
             augment=not args.no_augment, jit_compile=args.jit_compile,
             steps_per_epoch=args.steps_per_epoch, seed=args.seed,
-            deterministic_augment=args.deterministic_augment, verbose=2 if args.quiet else 1,
+            deterministic_augment=args.deterministic_augment, verbose=keras_verbosity(args.quiet),
             init_from=args.init_from, alphabet=args.alphabet, freeze=args.freeze,
             strategy=args.strategy, **options,
         )

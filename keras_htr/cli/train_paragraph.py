@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from keras_htr.cli.train import keras_verbosity
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train", metavar="DATA", nargs="+", help="training paragraphs (folders or PAGE XML)")
@@ -33,7 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-val", type=int, default=100, help="validation paragraphs used (default 100)")
     parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     parser.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
-    parser.add_argument("--quiet", action="store_true", help="one log line per epoch")
+    parser.add_argument(
+        "--quiet", action="store_true",
+        help="one log line per epoch (the default when the output is not a terminal)",
+    )
 
 
 def _error(message: str) -> int:
@@ -54,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             train=args.train or ["-"], val=args.val or ["-"], out=args.out, init_from=args.init_from,
             epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
             learning_rate=args.lr, weight_decay=args.weight_decay, curriculum=curriculum,
-            max_val=args.max_val, seed=args.seed, verbose=2 if args.quiet else 1,
+            max_val=args.max_val, seed=args.seed, verbose=keras_verbosity(args.quiet),
         )
         result = train_paragraph(config, resume=args.resume)
     except (ValueError, FileExistsError, FileNotFoundError) as e:

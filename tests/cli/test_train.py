@@ -215,6 +215,35 @@ def test_options_reach_the_train_config(line_folder, tmp_path, monkeypatch):
     assert seen[1].clipnorm == 2.5 and seen[1].seed == 7
 
 
+def test_progress_bar_only_on_a_terminal(line_folder, tmp_path, monkeypatch):
+    # Redirected to a log file, a progress bar is thousands of redraws on one line.
+    from keras_htr import training
+
+    seen = []
+
+    def fake_train(config, resume=False):
+        seen.append(config.verbose)
+        return training.TrainResult(tmp_path, tmp_path / "best.keras", tmp_path / "last.keras", 0, None, {})
+
+    class Terminal:
+        def isatty(self):
+            return True
+
+        def write(self, text):
+            return len(text)
+
+        def flush(self):
+            pass
+
+    monkeypatch.setattr(training, "train", fake_train)
+    base = ["train", "--train", str(line_folder), "--val", str(line_folder), "--out", str(tmp_path / "r")]
+    assert main(base) == 0  # pytest's captured stdout is not a terminal
+    monkeypatch.setattr(sys, "stdout", Terminal())
+    assert main(base) == 0
+    assert main(base + ["--quiet"]) == 0
+    assert seen == [2, 1, 2]
+
+
 def test_init_from_takes_the_fine_tuning_defaults(line_folder, tmp_path, monkeypatch):
     from keras_htr import training
     from keras_htr.finetune import FINETUNE_DEFAULTS
