@@ -207,6 +207,9 @@ class TrainResult:
     epochs_done: int
     best_val_cer: float | None
     history: dict
+    #: Fine-tuning: the validation CER of the starting model (after resizing its output), so a
+    #: run can be judged against where it started. None when training from scratch.
+    initial_val_cer: float | None = None
 
     @classmethod
     def of_run(cls, run_dir: Path, state: dict) -> TrainResult:
@@ -218,6 +221,7 @@ class TrainResult:
             epochs_done=state.get("epoch", 0),
             best_val_cer=state.get("best_val_cer"),
             history=state.get("history", {}),
+            initial_val_cer=state.get("initial_val_cer"),
         )
 
 
@@ -523,7 +527,7 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult:
     """
     from keras_htr.data.pipeline import make_dataset
     from keras_htr.data.preprocess import PreprocessConfig
-    from keras_htr.evaluation import ErrorRateCallback
+    from keras_htr.evaluation import ErrorRateCallback, evaluate
     from keras_htr.models import build_model
 
     strategy = None
@@ -600,6 +604,9 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult:
         monitor="val_cer", mode="min", patience=config.patience if keep_best else config.epochs + 1
     )
     epoch_checkpoint = EpochCheckpoint(run_dir, best_checkpoint, early_stopping, state)
+    if state is None and config.init_from is not None and len(val_set):
+        start = evaluate(model, val_set, batch_size=config.batch_size)
+        epoch_checkpoint.state["initial_val_cer"] = float(start.cer)
     callbacks = [
         # First: the others read its val_cer. It is the only pass over the validation lines.
         ErrorRateCallback(val_set, batch_size=config.batch_size),

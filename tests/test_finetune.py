@@ -155,6 +155,8 @@ def test_fine_tune_run_starts_from_the_model_and_resumes(base_model_path, new_ha
 
     resumed = fine_tune(new_hand, out, init_from=base_model_path, seed=1, resume=True, **{**FAST, "epochs": 2})
     assert resumed.epochs_done == 2 and read_state(out)["epoch"] == 2
+    # Where the run started is kept through the resume (the resumed model is not the start).
+    assert isinstance(result.initial_val_cer, float) and resumed.initial_val_cer == result.initial_val_cer
     assert (out / HELD_OUT_FILE).read_text().split() == held
 
 
@@ -176,8 +178,10 @@ def test_pull_to_start_holds_the_weights_at_their_start(base_model_path, new_han
     fine_tune(new_hand, tmp_path / "free", init_from=base_model_path, seed=1, **FAST)
     assert np.abs(conv0(tmp_path / "free") - start).max() > 5e-5
     # A pull of rate 1 puts every weight back at its start after each step.
-    fine_tune(new_hand, tmp_path / "held", init_from=base_model_path, seed=1, pull_to_start=1e9, **FAST)
+    held = fine_tune(new_hand, tmp_path / "held", init_from=base_model_path, seed=1, pull_to_start=1e9, **FAST)
     np.testing.assert_allclose(conv0(tmp_path / "held"), start, atol=1e-7)
+    # The model held at its start scores what the start scored before fine-tuning.
+    assert held.initial_val_cer == held.history["val_cer"][0]
 
     # A resumed run keeps the start of the run, not the weights it resumes from.
     out = tmp_path / "mild"

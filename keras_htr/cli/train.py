@@ -159,5 +159,6 @@ def run(args: argparse.Namespace) -> int:
     except (FileExistsError, FileNotFoundError, ValueError) as e:
         return _error(str(e))
     cer = "n/a" if result.best_val_cer is None else f"{result.best_val_cer:.4f}"
-    print(f"epochs done: {result.epochs_done}; best val CER: {cer}; best model: {result.best_model}")
+    start = "" if result.initial_val_cer is None else f"val CER before fine-tuning: {result.initial_val_cer:.4f}; "
+    print(f"epochs done: {result.epochs_done}; {start}best val CER: {cer}; best model: {result.best_model}")
     return 0
