@@ -105,7 +105,7 @@ class TrainConfig:
         min_steps_per_epoch, max_steps_per_epoch: see `passes_per_epoch`.
         pull_to_start: with `init_from`, the strength of a pull of every trained weight back
             toward its starting value after each step (L2-SP; `PullToStart`).
-            0 (the default) turns it off.
+            0 (the default here) turns it off; fine-tuning defaults to 30 (`FINETUNE_DEFAULTS`).
         strategy: None (one device), `"mirrored"` (all GPUs of this machine, or its logical
             CPU devices) or `"multiworker"` (machines described by `TF_CONFIG`); see
             `keras_htr.distribute.make_strategy`. `batch_size` is then the global batch, split

@@ -175,7 +175,7 @@ def test_pull_to_start_holds_the_weights_at_their_start(base_model_path, new_han
     def conv0(run):
         return keras.models.load_model(run / "last.keras").get_layer("conv0").kernel.numpy()
 
-    fine_tune(new_hand, tmp_path / "free", init_from=base_model_path, seed=1, **FAST)
+    fine_tune(new_hand, tmp_path / "free", init_from=base_model_path, seed=1, pull_to_start=0.0, **FAST)
     assert np.abs(conv0(tmp_path / "free") - start).max() > 5e-5
     # A pull of rate 1 puts every weight back at its start after each step.
     held = fine_tune(new_hand, tmp_path / "held", init_from=base_model_path, seed=1, pull_to_start=1e9, **FAST)

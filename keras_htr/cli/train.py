@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--pull-to-start", type=float, metavar="STRENGTH",
         help="with --init-from: pull every weight back toward its starting value after each "
         "step, by learning rate x STRENGTH x the distance (L2-SP) "
-        f"(default {_FINE.get('pull_to_start', 0):g}: off)",
+        f"(default {_FINE['pull_to_start']:g}; 0 turns it off)",
     )
     parser.add_argument("--epochs", type=int, help=f"last epoch (default {_SCRATCH['epochs']}; fine-tuning {_FINE['epochs']})")
     parser.add_argument("--batch-size", type=int, help=f"lines per batch (default {_SCRATCH['batch_size']}; fine-tuning {_FINE['batch_size']})")
