@@ -197,7 +197,7 @@ def test_pull_to_start_holds_the_weights_at_their_start(base_model_path, new_han
 def test_the_fine_tuning_schedule_is_sized_by_the_lines():
     from keras_htr.training import TrainConfig, steps_per_epoch
 
-    config = TrainConfig(train="t", val=None, out="o", **FINETUNE_DEFAULTS)
+    config = TrainConfig(train="t", val=None, out="o", init_from="shipped", **FINETUNE_DEFAULTS)
     # 4 passes of batches of 8 an epoch, at most 40 batches.
     assert [steps_per_epoch(config, n) for n in (1, 9, 27, 80, 81, 180)] == [1, 5, 14, 40, 40, 40]
     scratch = TrainConfig(train="t", val=None, out="o", batch_size=16, min_steps_per_epoch=3)
