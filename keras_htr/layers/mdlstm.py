@@ -43,6 +43,13 @@ def _shift_up(s):
     return tf.concat([_rows(s, 1, None), tf.zeros_like(_rows(s, None, 1))], axis=-2)
 
 
+def _scan_sizes(xs, bias):
+    """The sizes both scans need: steps, directions, batch, height (dynamic where unknown),
+    input channels, gate width 5U, units U and dtype."""
+    g = bias.shape[-1]
+    return (tf.shape(xs)[0], *(_dim(xs, a) for a in (1, 2, 3)), xs.shape[-1], g, g // NUM_GATES, xs.dtype)
+
+
 def _forward_scan(xs, weights, bias, valid, cell, store):
     """The forward recurrence over the skewed steps, keeping the per-step tensors `store` names.
 
@@ -56,12 +63,7 @@ def _forward_scan(xs, weights, bias, valid, cell, store):
     Returns:
         {name: `(T, D, B, H, size)` stacked steps} for the names in `store`.
     """
-    steps = tf.shape(xs)[0]
-    d, batch, height = (_dim(xs, a) for a in (1, 2, 3))
-    channels = xs.shape[-1]
-    g = bias.shape[-1]
-    u = g // NUM_GATES
-    dtype = xs.dtype
+    steps, d, batch, height, channels, g, u, dtype = _scan_sizes(xs, bias)
     bias_b = bias[:, None, None, :]
     x_steps = tf.TensorArray(dtype, size=steps).unstack(xs)
     valid_steps = tf.TensorArray(dtype, size=steps).unstack(valid)
@@ -127,12 +129,7 @@ def wavefront_scan(xs, kernel, recurrent_kernel, bias, valid, cell, training=Tru
         out = _forward_scan(xs, weights, bias, valid, cell, ("h", "c") if keep_c else ("h",))
         return out["h"], out.get("c")
 
-    steps = tf.shape(xs)[0]
-    d, batch, height = (_dim(xs, a) for a in (1, 2, 3))
-    channels = xs.shape[-1]
-    g = bias.shape[-1]
-    u = g // NUM_GATES
-    dtype = xs.dtype
+    steps, d, batch, height, channels, g, u, dtype = _scan_sizes(xs, bias)
     zeros = tf.zeros([d, batch, height, u], dtype)
 
     def ta(last):
