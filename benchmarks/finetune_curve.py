@@ -16,6 +16,7 @@ each fine-tuning run, and the issue-11 targets; it writes the curve as a PNG. `-
     python benchmarks/finetune_curve.py --sizes 0,25 --epochs 0 --time-30  # the full defaults
     python benchmarks/finetune_curve.py --sizes 0,25 --writers 1 --png ''   # a quick check
     python benchmarks/finetune_curve.py --epochs 0 --sizes 0,10,25 --pull-to-start 0,30
+    python benchmarks/finetune_curve.py --epochs 0 --sizes 0,10,25 --augment-strength 1,2
 """
 
 from __future__ import annotations
@@ -74,6 +75,9 @@ def get_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pull-to-start", default=None, metavar="S[,S...]",
                         help="L2-SP strength (default: the fine-tuning default); several, "
                         "e.g. 0,30, are compared side by side on the same lines")
+    parser.add_argument("--augment-strength", default=None, metavar="S[,S...]",
+                        help="augmentation strength (default: the fine-tuning default); several, "
+                        "e.g. 1,2, are compared side by side (with several pulls too: every pair)")
     parser.add_argument(
         "--time-30", action="store_true",
         help="also time one run with every fine-tuning default on 30 lines (the time target)",
@@ -89,13 +93,17 @@ def get_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"--sizes must be integers separated by commas, got {args.sizes!r}")
     if not args.sizes or args.sizes[0] < 0 or 0 < min([s for s in args.sizes if s] or [2]) < 2:
         parser.error("--sizes must be 0 or at least 2 (a tenth is held out for validation)")
-    if args.pull_to_start is not None:
+    for name, top in (("pull_to_start", float("inf")), ("augment_strength", 2.5)):
+        flag, given = "--" + name.replace("_", "-"), getattr(args, name)
+        if given is None:
+            continue
         try:
-            args.pull_to_start = [float(s) for s in args.pull_to_start.split(",") if s.strip()]
+            values = [float(s) for s in given.split(",") if s.strip()]
         except ValueError:
-            parser.error(f"--pull-to-start must be numbers separated by commas, got {args.pull_to_start!r}")
-        if not args.pull_to_start or min(args.pull_to_start) < 0:
-            parser.error("--pull-to-start must be one or more strengths >= 0")
+            parser.error(f"{flag} must be numbers separated by commas, got {given!r}")
+        if not values or min(values) < 0 or max(values) > top:
+            parser.error(f"{flag} must be one or more numbers from 0" + (f" to {top:g}" if top < float("inf") else ""))
+        setattr(args, name, values)
     for name in ("writers", "test_lines"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be positive")
@@ -155,11 +163,17 @@ def cer_of(model_path, samples) -> float:
 
 
 def variants(args) -> dict:
-    """{name: extra fine_tune options}: one unnamed setting, or one per `--pull-to-start`."""
-    strengths = args.pull_to_start or []
-    if len(strengths) <= 1:
-        return {"": {"pull_to_start": strengths[0]} if strengths else {}}
-    return {f"pull {s:g}": {"pull_to_start": s} for s in strengths}
+    """{name: extra fine_tune options}: one per pair of `--pull-to-start` and
+    `--augment-strength` values; a setting given once is in every variant but not in its name."""
+    axes = [(option, label, getattr(args, option) or []) for option, label in
+            (("pull_to_start", "pull"), ("augment_strength", "augment"))]
+    settings = {"": {}}
+    for option, label, values in axes:
+        settings = {
+            ", ".join(filter(None, (name, f"{label} {v:g}" if len(values) > 1 else ""))): {**extra, option: v}
+            for name, extra in settings.items() for v in values
+        } if values else settings
+    return settings
 
 
 def run(args, report=None) -> tuple:
@@ -199,7 +213,7 @@ def run(args, report=None) -> tuple:
             for name, extra in settings.items():
                 keras.backend.clear_session()  # each run alone, as a user's process would be
                 start = time.perf_counter()
-                run_dir = work / writer / f"run{size}{name.replace(' ', '')}"
+                run_dir = work / writer / f"run{size}{name.replace(' ', '').replace(',', '-')}"
                 result = fine_tune(subset, run_dir, init_from=model, **options, **extra)
                 seconds = time.perf_counter() - start
                 points.append(Point(writer, size, cer_of(result.best_model, test), seconds,

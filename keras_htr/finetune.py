@@ -58,6 +58,7 @@ FINETUNE_DEFAULTS = {
     "patience": 8,
     "keep": "last",
     "augment": True,
+    "augment_strength": 1.0,
     "pull_to_start": 30.0,
 }
 

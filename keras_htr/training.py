@@ -78,7 +78,9 @@ class TrainConfig:
             validation set of a few lines, whose CER is too noisy to pick an epoch by: on 25
             lines of an unseen writer, the last epoch of 30 was better on the writer's other
             lines than the epoch its 3 validation lines picked (18.3% against 24.3% CER).
-        augment: augment training lines (the data layer's default augmentation).
+        augment: augment training lines (`keras_htr.data.augment.LineAugmentation`).
+        augment_strength: how strongly (its `strength`): 1 the default distortions, 0 none, at
+            most 2.5. A few lines of one hand may need more than a large varied set.
         jit_compile: compile the training step with XLA. Off by default: on this project's
             2-core CPU machines XLA made a CRNN step ~3.5x slower and compiled each new batch
             width for ~60 s, where graph mode traces once (see benchmarks/train_step.py).
@@ -126,6 +128,7 @@ class TrainConfig:
     patience: int = 8
     keep: str = "best"
     augment: bool = True
+    augment_strength: float = 1.0
     jit_compile: bool = False
     cache: bool = True
     steps_per_epoch: int | None = None
@@ -162,6 +165,8 @@ class TrainConfig:
         if self.weight_decay < 0 or self.clipnorm <= 0:
             raise _invalid("weight_decay, clipnorm", "weight_decay >= 0 and clipnorm > 0",
                            (self.weight_decay, self.clipnorm))
+        if not 0 <= self.augment_strength <= 2.5:
+            raise _invalid("augment_strength", "a number from 0 to 2.5", self.augment_strength)
         if not self.pull_to_start >= 0:
             raise _invalid("pull_to_start", "a number >= 0", self.pull_to_start)
         if self.pull_to_start and self.init_from is None:
@@ -437,6 +442,15 @@ class ScalarLogs(keras.callbacks.Callback):
         self._writers = {}
 
 
+def _augmentation(config):
+    """The training lines' augmentation layer, or None."""
+    if not config.augment:
+        return None
+    from keras_htr.data.augment import LineAugmentation
+
+    return LineAugmentation(strength=config.augment_strength, seed=config.seed)
+
+
 def _optimizer(config: TrainConfig, steps_per_epoch: int):
     total = max(1, steps_per_epoch * config.epochs)
     warmup = min(max(1, total // 20), 1000)
@@ -589,7 +603,7 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult:
     steps = config.steps_per_epoch or steps_per_epoch(config, len(train_set))
     train_ds = make_dataset(
         train_set, charset, preprocess_config, batch_size=config.batch_size, training=True,
-        augment=True if config.augment else None, seed=config.seed, cache=config.cache,
+        augment=_augmentation(config), seed=config.seed, cache=config.cache,
         epoch=initial_epoch, steps_per_epoch=steps, deterministic=config.deterministic_augment,
     )
     if state is None:

@@ -265,3 +265,15 @@ def test_shipped_is_the_default_start(monkeypatch, tmp_path):
 
     assert finetune.resolve_model_path("shipped") == SHIPPED_MODEL
     assert load_init_model("shipped").charset.num_classes > 70
+
+
+def test_augment_strength_reaches_the_augmentation():
+    from keras_htr.training import TrainConfig, _augmentation
+
+    config = TrainConfig(train="t", val=None, out="o", init_from="shipped", **FINETUNE_DEFAULTS)
+    assert _augmentation(config).strength == FINETUNE_DEFAULTS["augment_strength"]
+    stronger = TrainConfig(train="t", val=None, out="o", augment_strength=2.0)
+    assert _augmentation(stronger).strength == 2.0
+    assert _augmentation(TrainConfig(train="t", val=None, out="o", augment=False)) is None
+    with pytest.raises(ValueError, match="augment_strength"):
+        TrainConfig(train="t", val=None, out="o", augment_strength=3.0)

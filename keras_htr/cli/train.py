@@ -74,6 +74,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-augment", action="store_true", help="train without augmentation")
     parser.add_argument(
+        "--augment-strength", type=float, metavar="S",
+        help="scale every distortion of the augmentation: 1 the default, at most 2.5 (default 1; "
+        f"fine-tuning {_FINE['augment_strength']:g})",
+    )
+    parser.add_argument(
         "--jit-compile", action="store_true",
         help="compile the training step with XLA (off by default: slower on CPU, see README)",
     )
@@ -135,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
     given = {
         "epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
         "patience": args.patience, "keep": args.keep, "pull_to_start": args.pull_to_start,
+        "augment_strength": args.augment_strength,
     }
     options = {k: v for k, v in given.items() if v is not None}
     if args.init_from is not None:

@@ -210,9 +210,11 @@ def test_options_reach_the_train_config(line_folder, tmp_path, monkeypatch):
     monkeypatch.setattr(training, "train", fake_train)
     base = ["train", "--train", str(line_folder), "--val", str(line_folder), "--out", str(tmp_path / "r")]
     assert main(base) == 0
-    assert main(base + ["--deterministic-augment", "--clipnorm", "2.5", "--seed", "7"]) == 0
+    assert main(base + ["--deterministic-augment", "--clipnorm", "2.5", "--seed", "7", "--augment-strength", "2"]) == 0
     assert [c.deterministic_augment for c in seen] == [False, True]
     assert seen[1].clipnorm == 2.5 and seen[1].seed == 7
+    assert [c.augment_strength for c in seen] == [1.0, 2.0]
+    assert main(base + ["--augment-strength", "3"]) == 2  # beyond what the augmentation can draw
 
 
 def test_progress_bar_only_on_a_terminal(line_folder, tmp_path, monkeypatch):
