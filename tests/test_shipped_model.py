@@ -14,7 +14,7 @@ from keras_htr.metrics import cer
 REPO = Path(__file__).resolve().parents[1]
 SAVED = REPO / "saved_models"
 SAMPLES = REPO / "examples" / "lines"
-# Measured 0.058 on these 8 lines when the model was shipped (see README); a regression in
+# Measured 0.032 on these 8 lines when the model was shipped (see README); a regression in
 # preprocessing, decoding or the model file breaks this bound long before it reaches 1.0.
 MAX_SAMPLE_CER = 0.20
 
@@ -85,10 +85,10 @@ def test_shipped_mdlstm_model_reads_the_sample_lines(samples):
 UNSEEN_DESIGNS = ("kalam", "satisfy")
 UNSEEN_SEED = 4242
 UNSEEN_LINES = 24
-# Measured 7.7% (text) and 2.7% (digits) with the session-6 shipped model; about twice that, so a
+# Measured 6.2% (text) and 1.6% (digits) with the session-7 shipped model; about twice that, so a
 # regression in the model, the generator's scan or decoding fails while noise does not.
-MAX_UNSEEN_TEXT_CER = 0.15
-MAX_UNSEEN_DIGIT_CER = 0.06
+MAX_UNSEEN_TEXT_CER = 0.12
+MAX_UNSEEN_DIGIT_CER = 0.04
 
 
 def _unseen(kind, **options):
