@@ -27,6 +27,7 @@ step 0.21 s with XLA against 0.38 s without, and a CRNN step 0.105 s without XLA
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -68,6 +69,8 @@ def parse_args(argv=None):
                         help="best: each contestant in its faster mode (default); on/off: all alike")
     parser.add_argument("--png", default="", help="write the curves here (e.g. docs/arch_race.png)")
     args = parser.parse_args(argv)
+    if args.png and importlib.util.find_spec("matplotlib") is None:  # fail now, not after the race
+        parser.error("--png needs matplotlib (pip install matplotlib), or leave it out")
     names = [n.strip() for n in args.contestants.split(",") if n.strip()]
     unknown = [n for n in names if n not in CONTESTANTS]
     if unknown or not names:

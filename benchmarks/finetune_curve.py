@@ -22,6 +22,7 @@ each fine-tuning run, and the issue-11 targets; it writes the curve as a PNG. `-
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import dataclasses
 import json
 import sys
@@ -104,6 +105,8 @@ def get_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         if not values or min(values) < 0 or max(values) > top:
             parser.error(f"{flag} must be one or more numbers from 0" + (f" to {top:g}" if top < float("inf") else ""))
         setattr(args, name, values)
+    if args.png and importlib.util.find_spec("matplotlib") is None:  # fail now, not after an hour
+        parser.error("--png needs matplotlib (pip install matplotlib), or give --png ''")
     for name in ("writers", "test_lines"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be positive")
