@@ -22,14 +22,16 @@ each fine-tuning run, and the issue-11 targets; it writes the curve as a PNG. `-
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import dataclasses
+import importlib.util
 import json
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+from keras_htr.data.augment import MAX_STRENGTH
 
 #: Render seed no training run uses (as in benchmarks/generalisation.py).
 DEFAULT_SEED = 90210
@@ -94,7 +96,7 @@ def get_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"--sizes must be integers separated by commas, got {args.sizes!r}")
     if not args.sizes or args.sizes[0] < 0 or 0 < min([s for s in args.sizes if s] or [2]) < 2:
         parser.error("--sizes must be 0 or at least 2 (a tenth is held out for validation)")
-    for name, top in (("pull_to_start", float("inf")), ("augment_strength", 2.5)):
+    for name, top in (("pull_to_start", float("inf")), ("augment_strength", MAX_STRENGTH)):
         flag, given = "--" + name.replace("_", "-"), getattr(args, name)
         if given is None:
             continue

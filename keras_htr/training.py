@@ -34,6 +34,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from keras_htr.data.augment import MAX_STRENGTH, LineAugmentation
 from keras_htr.models.config import ModelConfig
 
 logger = logging.getLogger(__name__)
@@ -80,7 +81,8 @@ class TrainConfig:
             lines than the epoch its 3 validation lines picked (18.3% against 24.3% CER).
         augment: augment training lines (`keras_htr.data.augment.LineAugmentation`).
         augment_strength: how strongly (its `strength`): 1 the default distortions, 0 none, at
-            most 2.5. A few lines of one hand may need more than a large varied set.
+            most `LineAugmentation`'s `MAX_STRENGTH`. A few lines of one hand may need more than a
+            large varied set.
         jit_compile: compile the training step with XLA. Off by default: on this project's
             2-core CPU machines XLA made a CRNN step ~3.5x slower and compiled each new batch
             width for ~60 s, where graph mode traces once (see benchmarks/train_step.py).
@@ -165,8 +167,8 @@ class TrainConfig:
         if self.weight_decay < 0 or self.clipnorm <= 0:
             raise _invalid("weight_decay, clipnorm", "weight_decay >= 0 and clipnorm > 0",
                            (self.weight_decay, self.clipnorm))
-        if not 0 <= self.augment_strength <= 2.5:
-            raise _invalid("augment_strength", "a number from 0 to 2.5", self.augment_strength)
+        if not 0 <= self.augment_strength <= MAX_STRENGTH:
+            raise _invalid("augment_strength", f"a number from 0 to {MAX_STRENGTH:g}", self.augment_strength)
         if not self.pull_to_start >= 0:
             raise _invalid("pull_to_start", "a number >= 0", self.pull_to_start)
         if self.pull_to_start and self.init_from is None:
@@ -446,8 +448,6 @@ def _augmentation(config):
     """The training lines' augmentation layer, or None."""
     if not config.augment:
         return None
-    from keras_htr.data.augment import LineAugmentation
-
     return LineAugmentation(strength=config.augment_strength, seed=config.seed)
 
 

@@ -28,11 +28,15 @@ def samples():
 
 
 @pytest.fixture(scope="module")
-def keras_texts(samples):
+def shipped():
     import keras_htr
 
-    transcriber = keras_htr.load_transcriber()  # the shipped model
-    results = transcriber.transcribe(samples[0])
+    return keras_htr.load_transcriber()  # the shipped model
+
+
+@pytest.fixture(scope="module")
+def keras_texts(samples, shipped):
+    results = shipped.transcribe(samples[0])
     assert all(r.ok for r in results)
     return [r.text for r in results]
 
@@ -91,28 +95,21 @@ MAX_UNSEEN_TEXT_CER = 0.12
 MAX_UNSEEN_DIGIT_CER = 0.04
 
 
-def _unseen(kind, **options):
+def _unseen_samples(kind, **options):
+    from keras_htr.data.sample import Sample
     from keras_htr.data.synthetic import LineSynthesizer
 
     synth = LineSynthesizer(kind=kind, seed=UNSEEN_SEED, degrade=True, **options)
     lines = [synth.line(i) for i in range(UNSEEN_LINES)]
-    return [line.image for line in lines], [line.text for line in lines]
-
-
-def _corpus_cer(transcriber, images, texts):
-    from keras_htr.evaluation import evaluate
-    from keras_htr.data.sample import Sample
-
-    return evaluate(transcriber, [Sample(im, t, f"line{i}") for i, (im, t) in enumerate(zip(images, texts))]).cer
+    return [Sample(line.image, line.text, f"{kind}{i}") for i, line in enumerate(lines)]
 
 
 @pytest.mark.parametrize("kind, bound", [("text", MAX_UNSEEN_TEXT_CER), ("digits", MAX_UNSEEN_DIGIT_CER)])
-def test_shipped_model_reads_hands_it_never_saw(kind, bound):
-    import keras_htr
+def test_shipped_model_reads_hands_it_never_saw(shipped, kind, bound):
     from keras_htr.data.synthetic import list_designs
+    from keras_htr.evaluation import evaluate
 
     options = {"split": "test"} if kind == "digits" else {"designs": UNSEEN_DESIGNS}
     if kind == "text" and not set(UNSEEN_DESIGNS) <= {d.name for d in list_designs()}:
         pytest.skip(f"the held-out designs {UNSEEN_DESIGNS} are not installed (pip install '.[synth]')")
-    images, texts = _unseen(kind, **options)
-    assert _corpus_cer(keras_htr.load_transcriber(), images, texts) <= bound
+    assert evaluate(shipped, _unseen_samples(kind, **options)).cer <= bound

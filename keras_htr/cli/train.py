@@ -75,8 +75,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-augment", action="store_true", help="train without augmentation")
     parser.add_argument(
         "--augment-strength", type=float, metavar="S",
-        help="scale every distortion of the augmentation: 1 the default, at most 2.5 (default 1; "
-        f"fine-tuning {_FINE['augment_strength']:g})",
+        help="scale every distortion of the augmentation: 0 none, up to where the distortions' "
+        f"probabilities reach 1 (default 1; fine-tuning {_FINE['augment_strength']:g})",
     )
     parser.add_argument(
         "--jit-compile", action="store_true",

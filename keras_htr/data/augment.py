@@ -14,6 +14,11 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+_ELASTIC = 0.3  # default probabilities at strength 1
+_STROKE = 0.4
+#: The largest `strength` the default distortions allow: their probabilities times it stay <= 1.
+MAX_STRENGTH = 1 / max(_ELASTIC, _STROKE)
+
 
 def _bilinear_sample(images, ys, xs):
     """images (B, H, W, 1) sampled at float coordinates ys, xs (B, H, W); outside reads 0."""
@@ -71,9 +76,9 @@ class LineAugmentation(keras.layers.Layer):
         rotation: float = 0.7,
         shear: float = 0.05,
         zoom: float = 0.08,
-        elastic: float = 0.3,
+        elastic: float = _ELASTIC,
         elastic_alpha: float = 0.06,
-        stroke: float = 0.4,
+        stroke: float = _STROKE,
         noise: float = 0.04,
         seed: int | None = None,
         **kwargs,
