@@ -17,6 +17,7 @@ each fine-tuning run, and the issue-11 targets; it writes the curve as a PNG. `-
     python benchmarks/finetune_curve.py --sizes 0,25 --writers 1 --png ''   # a quick check
     python benchmarks/finetune_curve.py --epochs 0 --sizes 0,10,25 --pull-to-start 0,30
     python benchmarks/finetune_curve.py --epochs 0 --sizes 0,10,25 --augment-strength 1,2
+    python benchmarks/finetune_curve.py --epochs 0 --sizes 0,25 --lr 1e-3,2e-3
 """
 
 from __future__ import annotations
@@ -73,8 +74,12 @@ def get_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"fine-tuning epochs (default {DEFAULT_EPOCHS}, so that the 20 runs of the default "
         "sizes fit in ~10 minutes; 0: the fine-tuning default schedule, FINETUNE_DEFAULTS)",
     )
-    parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the fine-tuning default)")
-    parser.add_argument("--freeze", choices=("encoder",), help="freeze the encoder while fine-tuning")
+    parser.add_argument("--lr", default=None, metavar="LR[,LR...]",
+                        help="peak learning rate (default: the fine-tuning default); several, "
+                        "e.g. 1e-3,2e-3, are compared side by side on the same lines")
+    parser.add_argument("--freeze", default=None, metavar="PART[,PART...]",
+                        help="freeze the encoder while fine-tuning ('encoder'); 'none,encoder' "
+                        "compares both side by side on the same lines")
     parser.add_argument("--pull-to-start", default=None, metavar="S[,S...]",
                         help="L2-SP strength (default: the fine-tuning default); several, "
                         "e.g. 0,30, are compared side by side on the same lines")
@@ -96,7 +101,7 @@ def get_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"--sizes must be integers separated by commas, got {args.sizes!r}")
     if not args.sizes or args.sizes[0] < 0 or 0 < min([s for s in args.sizes if s] or [2]) < 2:
         parser.error("--sizes must be 0 or at least 2 (a tenth is held out for validation)")
-    for name, top in (("pull_to_start", float("inf")), ("augment_strength", MAX_STRENGTH)):
+    for name, top in (("pull_to_start", float("inf")), ("augment_strength", MAX_STRENGTH), ("lr", 1.0)):
         flag, given = "--" + name.replace("_", "-"), getattr(args, name)
         if given is None:
             continue
@@ -104,9 +109,13 @@ def get_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             values = [float(s) for s in given.split(",") if s.strip()]
         except ValueError:
             parser.error(f"{flag} must be numbers separated by commas, got {given!r}")
-        if not values or min(values) < 0 or max(values) > top:
+        if not values or min(values) < (1e-9 if name == "lr" else 0) or max(values) > top:
             parser.error(f"{flag} must be one or more numbers from 0" + (f" to {top:g}" if top < float("inf") else ""))
         setattr(args, name, values)
+    if args.freeze is not None:
+        args.freeze = [s.strip() for s in args.freeze.split(",") if s.strip()]
+        if not args.freeze or not set(args.freeze) <= {"none", "encoder"}:
+            parser.error(f"--freeze must be 'encoder', 'none' or both separated by a comma, got {args.freeze!r}")
     if args.png and importlib.util.find_spec("matplotlib") is None:  # fail now, not after an hour
         parser.error("--png needs matplotlib (pip install matplotlib), or give --png ''")
     for name in ("writers", "test_lines"):
@@ -168,14 +177,18 @@ def cer_of(model_path, samples) -> float:
 
 
 def variants(args) -> dict:
-    """{name: extra fine_tune options}: one per pair of `--pull-to-start` and
-    `--augment-strength` values; a setting given once is in every variant but not in its name."""
-    axes = [(option, label, getattr(args, option) or []) for option, label in
-            (("pull_to_start", "pull"), ("augment_strength", "augment"))]
+    """{name: extra fine_tune options}: one per combination of the `--pull-to-start`,
+    `--augment-strength`, `--lr` and `--freeze` values; a setting given once is in every variant
+    but not in its name."""
+    axes = [(option, label, getattr(args, arg) or []) for arg, option, label in
+            (("pull_to_start", "pull_to_start", "pull"), ("augment_strength", "augment_strength", "augment"),
+             ("lr", "learning_rate", "lr"), ("freeze", "freeze", "freeze"))]
     settings = {"": {}}
     for option, label, values in axes:
         settings = {
-            ", ".join(filter(None, (name, f"{label} {v:g}" if len(values) > 1 else ""))): {**extra, option: v}
+            ", ".join(filter(None, (name, f"{label} {v:g}" if isinstance(v, float) else f"{label} {v}")
+                             if len(values) > 1 else (name,))):
+            {**extra, option: None if v == "none" else v}
             for name, extra in settings.items() for v in values
         } if values else settings
     return settings
@@ -194,10 +207,6 @@ def run(args, report=None) -> tuple:
     options = {"verbose": 0, "seed": 0}
     if args.epochs:
         options["epochs"] = args.epochs
-    if args.lr is not None:
-        options["learning_rate"] = args.lr
-    if args.freeze:
-        options["freeze"] = args.freeze
     settings = variants(args)
     points, timed, first = [], None, None
     for writer, synth in unseen_writers(args.skip_writers + args.writers, args.seed)[args.skip_writers :]:
