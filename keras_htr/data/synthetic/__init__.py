@@ -31,6 +31,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
+from keras_htr.data.synthetic import digits
 from keras_htr.data.synthetic.designs import (
     HELD_OUT_DESIGNS,
     RESERVED,
@@ -62,12 +63,11 @@ from keras_htr.data.synthetic.writer import (
 __all__ = [
     "ALPHABET", "DIGIT_CHARS", "DIGIT_SOURCE_NAMES", "HELD_OUT_DESIGNS", "KINDS", "MNIST_SPLIT",
     "RESERVED", "SOURCES", "SPLITS", "Design", "LineSynthesizer", "RenderedLine", "SyntheticLine",
-    "Writer", "WriterStyle", "digit_source", "list_designs", "mnist_digits", "mnist_path", "random_digit_text", "random_line", "sample_style",
-    "select_designs", "write_dataset",
+    "Writer", "WriterStyle", "digit_source", "list_designs", "mnist_digits", "mnist_path",
+    "random_digit_text", "random_line", "sample_style", "select_designs", "write_dataset",
 ]  # fmt: skip
 
 KINDS = ("text", "digits", "mixed")
-_installed_digit_source = digit_source  # the argument of the same name shadows it below
 _P_TEXT_IN_MIXED = 0.7
 _P_NEIGHBOUR = 0.6  # how often a neighbouring line is written for `scan` to cut in
 
@@ -156,7 +156,7 @@ class LineSynthesizer:
             raise ValueError(
                 f"Received an invalid value for argument `digit_source`, expected one of {SOURCES}, got {digit_source!r}"
             )
-        self.digit_source = (digit_source or _installed_digit_source()) if kind != "text" else None
+        self.digit_source = (digit_source or digits.digit_source()) if kind != "text" else None
         self.seed = int(seed)
         self.degrade = bool(degrade)
         self.writer_seed = None if writer_seed is None else int(writer_seed)
