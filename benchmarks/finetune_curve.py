@@ -110,7 +110,8 @@ def get_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         except ValueError:
             parser.error(f"{flag} must be numbers separated by commas, got {given!r}")
         if not values or min(values) < (1e-9 if name == "lr" else 0) or max(values) > top:
-            parser.error(f"{flag} must be one or more numbers from 0" + (f" to {top:g}" if top < float("inf") else ""))
+            low = "above 0" if name == "lr" else "from 0"
+            parser.error(f"{flag} must be one or more numbers {low}" + (f" to {top:g}" if top < float("inf") else ""))
         setattr(args, name, values)
     if args.freeze is not None:
         args.freeze = [s.strip() for s in args.freeze.split(",") if s.strip()]
