@@ -531,13 +531,15 @@ def steps_per_epoch(config: TrainConfig, lines: int) -> int:
     return min(steps, config.max_steps_per_epoch or steps)
 
 
-def train(config: TrainConfig, resume: bool = False) -> TrainResult:
+def train(config: TrainConfig, resume: bool = False, patience: int | None = None) -> TrainResult:
     """Train (or, with `resume`, continue training) a line recognizer; returns where it went.
 
     A new run refuses a run directory that already has a finished epoch (use `resume`).
     Resuming loads the last checkpoint (weights and optimizer) and the epoch counter from
     `state.json` and continues with the next epoch; the stored `train_config.json` is used, so
-    data and model sizes cannot silently change between the parts of one run.
+    data and model sizes cannot silently change between the parts of one run. Only the epoch
+    budget, the verbosity, the devices and, when `patience` is given, the early-stopping
+    patience change; a changed patience is written to the stored config.
     """
     from keras_htr.data.pipeline import make_dataset
     from keras_htr.data.preprocess import PreprocessConfig
@@ -565,11 +567,17 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult:
         )
     if resume and state is not None:
         stored = json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
-        # The epoch budget and verbosity may change when resuming; nothing else.
+        # The epoch budget and verbosity may change when resuming, and the devices; so may the
+        # patience when given (stored, so the next resume keeps it); nothing else.
         stored.update(epochs=config.epochs, verbose=config.verbose, out=str(run_dir))
-        stored["strategy"] = config.strategy  # and so may the devices it runs on
-        config = TrainConfig.from_config(stored)
+        stored["strategy"] = config.strategy
+        new_patience = patience is not None and patience != stored["patience"]
+        config = TrainConfig.from_config({**stored, "patience": patience if new_patience else stored["patience"]})
+        if new_patience:
+            _write_json_atomic(run_dir / CONFIG_FILE, config.get_config())
     else:
+        if patience is not None:
+            config = TrainConfig.from_config({**config.get_config(), "patience": patience})
         _write_json_atomic(run_dir / CONFIG_FILE, config.get_config())
 
     if config.seed is not None:

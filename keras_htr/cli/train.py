@@ -90,7 +90,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--deterministic-augment", action="store_true",
         help="augment in order on one core so a seeded run repeats exactly (default: in parallel, faster)",
     )
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch, with its stored settings; only "
+        "--epochs and --patience may change")
     parser.add_argument(
         "--strategy", choices=("mirrored", "multiworker"),
         help="train on several devices: mirrored (this machine's GPUs, or its logical CPUs) or "
@@ -161,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and read_state(args.out) is None and not args.train:
         return _error(f"nothing to resume in {args.out}: no finished epoch; give --train")
     try:
-        result = train(config, resume=args.resume)
+        result = train(config, resume=args.resume, patience=args.patience)
     except (FileExistsError, FileNotFoundError, ValueError) as e:
         return _error(str(e))
     cer = "n/a" if result.best_val_cer is None else f"{result.best_val_cer:.4f}"

@@ -83,6 +83,15 @@ def test_resume_after_sigkill_continues_from_saved_epoch(line_folder, tiny_model
     assert (run_dir / "best.keras").is_file()
     assert any((run_dir / "logs" / "validation").iterdir())
 
+    # A resume may change the early-stopping patience; the stored config keeps the new one.
+    def stored_patience():
+        return json.loads((run_dir / "train_config.json").read_text())["patience"]
+
+    assert stored_patience() == 8
+    assert main(["train", "--out", str(run_dir), "--resume", "--epochs", str(target + 1),
+                 "--patience", "40", "--quiet"]) == 0
+    assert stored_patience() == 40 and read_state(run_dir)["epoch"] == target + 1
+
 
 def _config(line_folder, out, **kwargs):
     from keras_htr.models.config import CRNNConfig, ModelConfig
