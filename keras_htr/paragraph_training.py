@@ -13,7 +13,6 @@ number of lines.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,8 +26,7 @@ from keras_htr.training import (
     ScalarLogs,
     TrainResult,
     _optimizer,
-    _write_json_atomic,
-    read_state,
+    open_run,
 )
 
 logger = logging.getLogger(__name__)
@@ -180,18 +178,8 @@ def train_paragraph(config: ParagraphTrainConfig, resume: bool = False) -> Train
 
     run_dir = Path(config.out)
     run_dir.mkdir(parents=True, exist_ok=True)
-    state = read_state(run_dir)
-    if state is not None and not resume:
-        raise FileExistsError(
-            f"{run_dir} already holds a run (epoch {state['epoch']}); pass resume=True "
-            f"(--resume) to continue it or choose another --out"
-        )
-    if resume and state is not None:
-        stored = json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
-        stored.update(epochs=config.epochs, verbose=config.verbose, out=str(run_dir))
-        config = ParagraphTrainConfig(**stored)
-    else:
-        _write_json_atomic(run_dir / CONFIG_FILE, config.get_config())
+    changes = {"epochs": config.epochs, "verbose": config.verbose}
+    state, config = open_run(run_dir, config, resume, changes, CONFIG_FILE)
     initial_epoch = (state or {}).get("epoch", 0)
     keras.utils.set_random_seed(config.seed + initial_epoch)
 

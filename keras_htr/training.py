@@ -250,6 +250,26 @@ def read_state(run_dir) -> dict | None:
         return json.load(f)
 
 
+def open_run(run_dir: Path, config, resume: bool, changes: dict, config_file: str = CONFIG_FILE):
+    """(state, config) of the run in `run_dir`, whose config is stored as `config_file`.
+
+    A new run refuses a directory that already holds a finished epoch, and stores `config`.
+    Resuming takes the stored config with `changes` applied (what may change between the parts
+    of one run) and stores that, so the next resume keeps it.
+    """
+    state = read_state(run_dir)
+    if state is not None and not resume:
+        raise FileExistsError(
+            f"{run_dir} already holds a run (epoch {state['epoch']}); pass resume=True "
+            f"(--resume) to continue it or choose another --out"
+        )
+    if resume and state is not None:
+        stored = json.loads((run_dir / config_file).read_text(encoding="utf-8"))
+        config = type(config)(**{**stored, **changes, "out": str(run_dir)})
+    _write_json_atomic(run_dir / config_file, config.get_config())
+    return state, config
+
+
 def is_finite(model) -> bool:
     """True if every weight of `model` and of its optimizer is finite (no NaN or inf).
 
@@ -559,26 +579,13 @@ def train(config: TrainConfig, resume: bool = False, patience: int | None = None
         return strategy.scope() if strategy is not None else contextlib.nullcontext()
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    state = read_state(run_dir)
-    if state is not None and not resume:
-        raise FileExistsError(
-            f"{run_dir} already holds a run (epoch {state['epoch']}); pass resume=True "
-            f"(--resume) to continue it or choose another --out"
-        )
-    if resume and state is not None:
-        stored = json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
-        # The epoch budget and verbosity may change when resuming, and the devices; so may the
-        # patience when given (stored, so the next resume keeps it); nothing else.
-        stored.update(epochs=config.epochs, verbose=config.verbose, out=str(run_dir))
-        stored["strategy"] = config.strategy
-        new_patience = patience is not None and patience != stored["patience"]
-        config = TrainConfig.from_config({**stored, "patience": patience if new_patience else stored["patience"]})
-        if new_patience:
-            _write_json_atomic(run_dir / CONFIG_FILE, config.get_config())
-    else:
-        if patience is not None:
-            config = TrainConfig.from_config({**config.get_config(), "patience": patience})
-        _write_json_atomic(run_dir / CONFIG_FILE, config.get_config())
+    # The epoch budget, verbosity and devices may change when resuming, and the patience when
+    # given; nothing else, so data and model sizes cannot silently change within one run.
+    changes = {"epochs": config.epochs, "verbose": config.verbose, "strategy": config.strategy}
+    if patience is not None:
+        config = dataclasses.replace(config, patience=patience)
+        changes["patience"] = patience
+    state, config = open_run(run_dir, config, resume, changes)
 
     if config.seed is not None:
         keras.utils.set_random_seed(config.seed + (state or {}).get("epoch", 0))

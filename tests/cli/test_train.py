@@ -212,7 +212,7 @@ def test_options_reach_the_train_config(line_folder, tmp_path, monkeypatch):
 
     seen = []
 
-    def fake_train(config, resume=False):
+    def fake_train(config, resume=False, patience=None):
         seen.append(config)
         return training.TrainResult(tmp_path, tmp_path / "best.keras", tmp_path / "last.keras", 0, None, {})
 
@@ -232,7 +232,7 @@ def test_progress_bar_only_on_a_terminal(line_folder, tmp_path, monkeypatch):
 
     seen = []
 
-    def fake_train(config, resume=False):
+    def fake_train(config, resume=False, patience=None):
         seen.append(config.verbose)
         return training.TrainResult(tmp_path, tmp_path / "best.keras", tmp_path / "last.keras", 0, None, {})
 
@@ -261,7 +261,7 @@ def test_init_from_takes_the_fine_tuning_defaults(line_folder, tmp_path, monkeyp
 
     seen = []
 
-    def fake_train(config, resume=False):
+    def fake_train(config, resume=False, patience=None):
         seen.append(config)
         return training.TrainResult(tmp_path, tmp_path / "best.keras", tmp_path / "last.keras", 0, None, {})
 
