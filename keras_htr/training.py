@@ -559,7 +559,7 @@ def train(config: TrainConfig, resume: bool = False, patience: int | None = None
     `state.json` and continues with the next epoch; the stored `train_config.json` is used, so
     data and model sizes cannot silently change between the parts of one run. Only the epoch
     budget, the verbosity, the devices and, when `patience` is given, the early-stopping
-    patience change; a changed patience is written to the stored config.
+    patience change; they are written to the stored config, so the next resume keeps them.
     """
     from keras_htr.data.pipeline import make_dataset
     from keras_htr.data.preprocess import PreprocessConfig

@@ -90,8 +90,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--deterministic-augment", action="store_true",
         help="augment in order on one core so a seeded run repeats exactly (default: in parallel, faster)",
     )
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch, with its stored settings; only "
-        "--epochs and --patience may change")
+    parser.add_argument(
+        "--resume", action="store_true",
+        help="continue the run in --out from its last epoch, with its stored settings; only "
+        "--epochs and --patience may change",
+    )
     parser.add_argument(
         "--strategy", choices=("mirrored", "multiworker"),
         help="train on several devices: mirrored (this machine's GPUs, or its logical CPUs) or "

