@@ -9,8 +9,10 @@ nested, 0 is the model as it is) through the user's path: the lines are written 
 for validation), and `best.keras` is evaluated on other lines of the same writer.
 
 It prints a Markdown table (CER per writer and size, the mean, the ratio to N = 0), the time of
-each fine-tuning run, and the issue-11 targets; it writes the curve as a PNG. `--pull-to-start
-0,30` runs each (writer, size) once per L2-SP strength, on the same lines, side by side.
+each fine-tuning run, and the issue-11 targets; then the test lines' character errors before and
+after fine-tuning by how often the lines trained on show each symbol (which errors a few lines
+can fix); it writes the curve as a PNG. `--pull-to-start 0,30` runs each (writer, size) once
+per L2-SP strength, on the same lines, side by side.
 
     python benchmarks/finetune_curve.py                            # ~10 minutes on 2 cores
     python benchmarks/finetune_curve.py --sizes 0,25 --epochs 0 --time-30  # the full defaults
@@ -29,6 +31,7 @@ import json
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -45,6 +48,9 @@ DEFAULT_EPOCHS = 3
 #: Issue 11: fine-tuning on 25 lines halves the CER; 30 lines take at most 10 minutes.
 TARGET_SIZE, TARGET_RATIO = 25, 0.5
 TIMED_SIZE, TIME_LIMIT_S = 30, 600.0
+#: Bins of `errors_by_exposure`: how often a symbol occurs in the lines fine-tuned on.
+EXPOSURE_BINS = (("never", 0, 0), ("1-9 times", 1, 9), ("10+ times", 10, None))
+INSERTED = "inserted"
 
 
 @dataclasses.dataclass
@@ -57,6 +63,10 @@ class Point:
     seconds: float = 0.0  # fine-tuning wall time (0 for size 0)
     epochs: int = 0
     variant: str = ""  # "" (one setting), or which of the compared settings, e.g. "pull 30"
+    # Character errors on the test lines by `errors_by_exposure` bin, after fine-tuning and of
+    # the initial model (the same bins: how often each symbol occurs in these `size` lines).
+    errors: dict = dataclasses.field(default_factory=dict)
+    errors_at_0: dict = dataclasses.field(default_factory=dict)
 
 
 def get_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -170,11 +180,45 @@ def _first_lines(images: Sequence[Path], count: int, folder: Path) -> Path:
     return folder
 
 
-def cer_of(model_path, samples) -> float:
-    from keras_htr.evaluation import evaluate
+def transcripts(model_path, samples) -> list:
+    """The model's greedy text of each sample."""
     from keras_htr.transcriber import load_transcriber
 
-    return evaluate(load_transcriber(model_path), samples, batch_size=32).cer
+    done = load_transcriber(model_path).transcribe([s.image for s in samples], batch_size=32)
+    return [t.text for t in done]
+
+
+def trained_symbols(run_dir: Path, lines: Sequence[Path]) -> Counter:
+    """How often each symbol occurs in the labels of `lines` a run trained on (those it held
+    out for validation, listed in `validation_lines.txt`, excluded)."""
+    from keras_htr.charset import normalize_text
+    from keras_htr.training import HELD_OUT_FILE
+
+    held = set((run_dir / HELD_OUT_FILE).read_text(encoding="utf-8").split())
+    return Counter("".join(
+        normalize_text(png.with_name(png.stem + ".gt.txt").read_text(encoding="utf-8").strip())
+        for png in lines if str(png) not in held
+    ))
+
+
+def errors_by_exposure(references, hypotheses, seen: Counter) -> dict:
+    """{bin: character edits}: each substitution or deletion counted under the bin of its
+    reference symbol (how often the fine-tuning lines show it, `EXPOSURE_BINS`), insertions
+    apart. The edits sum to the CER's numerator."""
+    from rapidfuzz.distance import Levenshtein
+
+    from keras_htr.charset import normalize_text
+
+    def bin_of(symbol):
+        n = seen[symbol]
+        return next(name for name, low, high in EXPOSURE_BINS if low <= n and (high is None or n <= high))
+
+    counts = dict.fromkeys([name for name, _, _ in EXPOSURE_BINS] + [INSERTED], 0)
+    for ref, hyp in zip(references, hypotheses):
+        ref, hyp = normalize_text(ref), normalize_text(hyp)
+        for op in Levenshtein.editops(ref, hyp):
+            counts[INSERTED if op.tag == "insert" else bin_of(ref[op.src_pos])] += 1
+    return counts
 
 
 def variants(args) -> dict:
@@ -202,6 +246,7 @@ def run(args, report=None) -> tuple:
 
     from keras_htr.data.sample import Sample
     from keras_htr.finetune import fine_tune, resolve_model_path
+    from keras_htr.metrics import cer
 
     model = resolve_model_path(args.model)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="finetune_curve_"))
@@ -218,11 +263,12 @@ def run(args, report=None) -> tuple:
         count = max(args.sizes + [TIMED_SIZE if args.time_30 else 0])
         all_lines = sorted(write_lines(synth, FINETUNE_START, count, work / writer / "all").glob("*.png"))
         first = first or (writer, all_lines, test)
+        references = [s.text for s in test]
+        initial = transcripts(model, test)  # the model as it is: shared by every size and variant
         for size in args.sizes:
-            if size == 0:  # the model as it is: one measurement shared by every variant
-                cer = cer_of(model, test)
-                points += [Point(writer, 0, cer, variant=name) for name in settings]
-                print(f"  {writer}: 0 lines, CER {cer:.2%}", file=sys.stderr)
+            if size == 0:
+                points += [Point(writer, 0, cer(references, initial), variant=name) for name in settings]
+                print(f"  {writer}: 0 lines, CER {points[-1].cer:.2%}", file=sys.stderr)
                 continue
             subset = _first_lines(all_lines, size, work / writer / f"n{size}")
             for name, extra in settings.items():
@@ -231,8 +277,11 @@ def run(args, report=None) -> tuple:
                 run_dir = work / writer / f"run{size}{name.replace(' ', '').replace(',', '-')}"
                 result = fine_tune(subset, run_dir, init_from=model, **options, **extra)
                 seconds = time.perf_counter() - start
-                points.append(Point(writer, size, cer_of(result.best_model, test), seconds,
-                                    result.epochs_done, name))
+                texts = transcripts(result.best_model, test)
+                seen = trained_symbols(run_dir, all_lines[:size])
+                points.append(Point(writer, size, cer(references, texts), seconds, result.epochs_done, name,
+                                    errors_by_exposure(references, texts, seen),
+                                    errors_by_exposure(references, initial, seen)))
                 print(
                     f"  {writer}{' ' + name if name else ''}: {size} lines, CER {points[-1].cer:.2%} "
                     f"({seconds:.0f} s, {result.epochs_done} epochs)", file=sys.stderr,
@@ -244,7 +293,7 @@ def run(args, report=None) -> tuple:
         subset = _first_lines(all_lines, TIMED_SIZE, work / writer / f"n{TIMED_SIZE}")
         start = time.perf_counter()
         result = fine_tune(subset, work / writer / "defaults30", init_from=model, verbose=0)
-        timed = Point(writer, TIMED_SIZE, cer_of(result.best_model, test),
+        timed = Point(writer, TIMED_SIZE, cer([s.text for s in test], transcripts(result.best_model, test)),
                       time.perf_counter() - start, result.epochs_done)
         print(f"  {writer}: every default on 30 lines: {timed.seconds:.0f} s, {timed.epochs} "
               f"epochs, CER {timed.cer:.2%}", file=sys.stderr)
@@ -300,6 +349,31 @@ def format_table(points: Sequence[Point], timed: Point | None = None) -> str:
     lines.append("")
     for name, value, limit, met in check_targets(points, timed):
         lines.append(f"target {name}: {value} (limit {limit}) {'met' if met else 'MISSED'}")
+    return "\n".join(lines)
+
+
+def format_exposure(points: Sequence[Point]) -> str:
+    """Markdown: the test lines' character errors summed over writers, before and after
+    fine-tuning, by how often the symbol occurs in the lines fine-tuned on (`EXPOSURE_BINS`):
+    which errors a few labelled lines fix, and which need more lines showing those symbols."""
+    lines = []
+    for variant, mine in by_variant(points).items():
+        tuned = [p for p in mine if p.size and p.errors]
+        sizes = sorted({p.size for p in tuned})
+        if not sizes:
+            continue
+        label = "symbol occurs in the lines trained on" + (f" ({variant})" if variant else "")
+        lines += ["| " + label + " | " + " | ".join(f"{s} lines: errors before -> after" for s in sizes) + " |",
+                  "|" + " --- |" * (len(sizes) + 1)]
+        for name in [b for b, _, _ in EXPOSURE_BINS] + [INSERTED, "all"]:
+            cells = []
+            for size in sizes:
+                at = [p for p in tuned if p.size == size]
+                before, after = (sum(sum(d.values()) if name == "all" else d[name] for d in
+                                     (getattr(p, field) for p in at)) for field in ("errors_at_0", "errors"))
+                cells.append(f"{before} -> {after}" + (f" ({after / before:.2f})" if before else ""))
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -375,6 +449,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     points, timed = run(args, report)
     print(f"total {time.perf_counter() - start:.0f} s", file=sys.stderr)
     print(format_table(points, timed))
+    print()
+    print(format_exposure(points))
     if args.png:
         print(f"curve: {args.png}", file=sys.stderr)
     return 0
