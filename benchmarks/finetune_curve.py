@@ -191,14 +191,11 @@ def transcripts(model_path, samples) -> list:
 def trained_symbols(run_dir: Path, lines: Sequence[Path]) -> Counter:
     """How often each symbol occurs in the labels of `lines` a run trained on (those it held
     out for validation, listed in `validation_lines.txt`, excluded)."""
-    from keras_htr.charset import normalize_text
+    from keras_htr.data.folder import gt_path_for, read_text_file
     from keras_htr.training import HELD_OUT_FILE
 
     held = set((run_dir / HELD_OUT_FILE).read_text(encoding="utf-8").split())
-    return Counter("".join(
-        normalize_text(png.with_name(png.stem + ".gt.txt").read_text(encoding="utf-8").strip())
-        for png in lines if str(png) not in held
-    ))
+    return Counter("".join(read_text_file(gt_path_for(png)) for png in lines if str(png) not in held))
 
 
 def errors_by_exposure(references, hypotheses, seen: Counter) -> dict:
@@ -352,6 +349,12 @@ def format_table(points: Sequence[Point], timed: Point | None = None) -> str:
     return "\n".join(lines)
 
 
+def _total(points, size, field, name) -> int:
+    """Errors of bin `name` (or "all") in `field` of `points`, summed over those of `size` lines."""
+    counts = [getattr(p, field) for p in points if p.size == size]
+    return sum(sum(c.values()) if name == "all" else c[name] for c in counts)
+
+
 def format_exposure(points: Sequence[Point]) -> str:
     """Markdown: the test lines' character errors summed over writers, before and after
     fine-tuning, by how often the symbol occurs in the lines fine-tuned on (`EXPOSURE_BINS`):
@@ -368,9 +371,7 @@ def format_exposure(points: Sequence[Point]) -> str:
         for name in [b for b, _, _ in EXPOSURE_BINS] + [INSERTED, "all"]:
             cells = []
             for size in sizes:
-                at = [p for p in tuned if p.size == size]
-                before, after = (sum(sum(d.values()) if name == "all" else d[name] for d in
-                                     (getattr(p, field) for p in at)) for field in ("errors_at_0", "errors"))
+                before, after = (_total(tuned, size, field, name) for field in ("errors_at_0", "errors"))
                 cells.append(f"{before} -> {after}" + (f" ({after / before:.2f})" if before else ""))
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines.append("")
